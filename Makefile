@@ -1,0 +1,38 @@
+# astro: every user-facing command. Each target installs what it needs (Python virtual
+# environment from requirements.lock, release build of the binary) and is safe to re-run.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+BIN := user_scripts/astro
+# The embedded database directory; every target honours it (and ASTRO_API_URL, which the
+# binary reads itself).
+ASTRO_DB ?= $(CURDIR)/.astro/db
+export ASTRO_DB
+
+.PHONY: help build venv test test-rust test-py
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+build: ## compile the release binary and install it into user_scripts/
+	cargo build --release --locked --quiet
+	install -C -m 0755 target/release/astro $(BIN)
+
+$(VENV)/.installed: requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+venv: $(VENV)/.installed ## create the Python environment (chDB, dbt) from pinned requirements
+
+test: test-rust test-py ## every test: Rust, then the SQL and dbt layer on the embedded engine
+
+test-rust: build
+	cargo test --release --locked
+
+test-py: build venv
+	$(VPY) -m pytest tests/py -q

@@ -36,3 +36,20 @@ test-rust: build
 
 test-py: build venv
 	$(VPY) -m pytest tests/py -q
+
+.PHONY: schema ingest sql dbt run clean
+
+# The embedded engine is driven by tools/astro_db.py (one process opens the database, works,
+# closes it: chDB allows one holder of a database path at a time).
+schema: build venv ## create the astro database, tables and views if missing
+	$(VPY) tools/astro_db.py apply
+
+ingest: schema ## apply the schema if missing, then ingest once through executable()
+	$(VPY) tools/astro_db.py ingest
+
+sql: venv ## one query against the embedded database: make sql Q='SELECT ...'
+	@Q="$$Q" $(VPY) tools/astro_db.py sql
+
+DBT_TARGET ?= embedded
+dbt: schema ## run dbt on the embedded database: make dbt ARGS='build'
+	$(VPY) tools/dbt_embedded.py $(ARGS)

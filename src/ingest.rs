@@ -5,22 +5,15 @@ use std::io::{self, BufWriter, Write};
 use anyhow::{Context, Result};
 use url::Url;
 
-use crate::cli::{FetchArgs, OutputKind};
-use crate::fetch::{Fetched, Fetcher};
+use crate::cli::{FetchArgs, Limits, OutputKind};
+use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::guard::Guard;
-use crate::output::{Format, PersonRow, RawRow};
+use crate::output::{Format, PersonRow, RawRow, Timestamp};
 use crate::secrets::{redact_url, request_headers};
 use crate::validate::{self, Invalid};
 
 pub async fn run(args: FetchArgs, verbose: bool) -> Result<()> {
-    // The URL may carry credentials, so a parse error does not repeat it.
-    let url = Url::parse(&args.url)
-        .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
-    let headers = request_headers(
-        args.limits.headers_file.as_deref(),
-        std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
-    )?;
-    let fetcher = Fetcher::new(args.limits.policy(), Guard::open(), headers, verbose)?;
+    let (fetcher, url) = prepare(&args.url, &args.limits, verbose)?;
     let rows = match args.output {
         OutputKind::Raw => raw_row(&fetcher, &url, args.format).await?,
         OutputKind::People => people_rows(&fetcher, &url, args.format).await?,
@@ -32,8 +25,35 @@ pub async fn run(args: FetchArgs, verbose: bool) -> Result<()> {
         .context("cannot write the rows to stdout")
 }
 
-/// The single raw row; the payload is the answer compacted in place.
-async fn raw_row(fetcher: &Fetcher, url: &Url, format: Format) -> Result<Vec<u8>> {
+/// The API URL and a fetcher with the limits and request headers of the command line (shared
+/// by `astro fetch` and `astro load`).
+pub fn prepare(url: &str, limits: &Limits, verbose: bool) -> Result<(Fetcher, Url)> {
+    // The URL may carry credentials, so a parse error does not repeat it.
+    let url = Url::parse(url)
+        .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
+    let headers = request_headers(
+        limits.headers_file.as_deref(),
+        std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
+    )?;
+    let fetcher = Fetcher::new(limits.policy(), Guard::open(), headers, verbose)?;
+    Ok((fetcher, url))
+}
+
+/// One validated fetch as the raw row of `astro.raw_data`: `source String, fetched_at
+/// DateTime64(3, 'UTC'), attempts UInt32, payload String`.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// The URL without credentials or secret query values.
+    pub source: String,
+    pub fetched_at: Timestamp,
+    pub attempts: u32,
+    /// The validated answer, compact JSON.
+    pub payload: String,
+}
+
+/// Fetches `url` with retry and validates the answer into the raw record (the payload is the
+/// answer compacted in place).
+pub async fn fetch_raw(fetcher: &Fetcher, url: &Url) -> Result<RawRecord, FetchError> {
     let fetched: Fetched<String> = fetcher
         .fetch(url, |mut body, _| {
             validate::for_each_person(&body, |_| {})?;
@@ -41,17 +61,27 @@ async fn raw_row(fetcher: &Fetcher, url: &Url, format: Format) -> Result<Vec<u8>
             String::from_utf8(body).map_err(|error| Invalid::NotJson(error.to_string()))
         })
         .await?;
-    let source = redact_url(url);
-    let fetched_at = fetched.fetched_at.to_clickhouse();
+    Ok(RawRecord {
+        source: redact_url(url),
+        fetched_at: fetched.fetched_at,
+        attempts: fetched.attempts,
+        payload: fetched.value,
+    })
+}
+
+/// The single raw row, formatted.
+async fn raw_row(fetcher: &Fetcher, url: &Url, format: Format) -> Result<Vec<u8>> {
+    let record = fetch_raw(fetcher, url).await?;
+    let fetched_at = record.fetched_at.to_clickhouse();
     // The escaped payload grows only by the escapes it needs.
-    let mut rows = Vec::with_capacity(fetched.value.len() + fetched.value.len() / 16 + 256);
+    let mut rows = Vec::with_capacity(record.payload.len() + record.payload.len() / 16 + 256);
     format.write_raw(
         &mut rows,
         &RawRow {
-            source: &source,
+            source: &record.source,
             fetched_at: &fetched_at,
-            attempts: fetched.attempts,
-            payload: &fetched.value,
+            attempts: record.attempts,
+            payload: &record.payload,
         },
     )?;
     Ok(rows)

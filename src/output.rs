@@ -85,6 +85,11 @@ impl Timestamp {
         Self { millis_since_epoch }
     }
 
+    /// Milliseconds since the Unix epoch: the value of a `DateTime64(3)` in binary formats.
+    pub fn as_millis(self) -> i64 {
+        self.millis_since_epoch
+    }
+
     pub fn to_clickhouse(self) -> String {
         let days = self.millis_since_epoch.div_euclid(86_400_000);
         let millis_of_day = self.millis_since_epoch.rem_euclid(86_400_000);

@@ -47,9 +47,29 @@ schema: build venv ## create the astro database, tables and views if missing
 ingest: schema ## apply the schema if missing, then ingest once through executable()
 	$(VPY) tools/astro_db.py ingest
 
+# Q reaches the tool unexpanded (a `$` in SQL stays a `$`; newlines work): exported as its raw value.
+sql: override export Q := $(value Q)
 sql: venv ## one query against the embedded database: make sql Q='SELECT ...'
-	@Q="$$Q" $(VPY) tools/astro_db.py sql
+	@$(VPY) tools/astro_db.py sql
 
 DBT_TARGET ?= embedded
 dbt: schema ## run dbt on the embedded database: make dbt ARGS='build'
 	$(VPY) tools/dbt_embedded.py $(ARGS)
+
+.PHONY: up down logs
+COMPOSE ?= docker compose
+
+.env:
+	docker/ensure-env.sh
+
+# `up -d --wait` on the whole project would exit 1 when the one-shot init finishes (nothing
+# running depends on it), so the server starts first and init runs as its own step.
+up: .env ## start the ClickHouse server stack (Docker): static binary, server, schema
+	$(COMPOSE) up -d --wait clickhouse
+	$(COMPOSE) run --rm init
+
+down: .env ## stop the server stack (the data volume stays; `docker compose down -v` drops it)
+	$(COMPOSE) down
+
+logs: .env ## follow the server stack's logs
+	$(COMPOSE) logs -f

@@ -1,0 +1,243 @@
+"""The embedded ClickHouse engine (chDB) for astro: one piece of code for the Makefile, the tests
+and the dbt bridge.
+
+An embedded database is a directory (env ASTRO_DB, default <repo>/.astro/db). Next to it,
+`<db>.config.xml` tells the engine where the astro binary lives (user_scripts_path) and where the
+UDF definitions are (user_defined_executable_functions_config), with absolute paths, so the same
+`clickhouse_config/functions/*_function.xml` serves the server and the embedded engine.
+
+chDB allows one holder of a database path per process at a time: open, use, close.
+
+    from embedded import Database
+    with Database("/tmp/db") as db:           # writes /tmp/db.config.xml, opens the session
+        db.apply()                            # sql/*.sql + sql/embedded/*.sql, in file-name order
+        db.ingest()                           # sql/ingest/ingest.sql (runs `astro fetch`)
+        print(db.query("SELECT count() FROM astro.people FINAL"))      # TabSeparated text
+        db.rows("SELECT craft, name FROM astro.people FINAL")          # [{'craft':..,'name':..}]
+
+For clickhouse-connect (the dbt bridge):
+    clickhouse_connect.get_client(interface="chdb", path=str(db_path),
+                                  chdb_options=chdb_options(db_path))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Iterable
+from xml.sax.saxutils import escape as _xml_escape
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = REPO_ROOT / "sql"
+# Object DDL applied on both engines, in file-name order.
+SCHEMA_GLOB = "*.sql"
+# DDL only the embedded engine accepts (the executable DDL dictionary; the server has the XML).
+EMBEDDED_DIR = SQL_DIR / "embedded"
+# The refreshable materialized view: fetches on its own, so only on request.
+SCHEDULE_DIR = SQL_DIR / "schedule"
+INGEST_FILE = SQL_DIR / "ingest" / "ingest.sql"
+USER_SCRIPTS_DIR = REPO_ROOT / "user_scripts"
+FUNCTIONS_DIR = REPO_ROOT / "clickhouse_config" / "functions"
+DICTIONARIES_DIR = REPO_ROOT / "clickhouse_config" / "dictionaries"
+
+__all__ = [
+    "REPO_ROOT", "SQL_DIR", "EMBEDDED_DIR", "SCHEDULE_DIR", "INGEST_FILE", "USER_SCRIPTS_DIR",
+    "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "Database", "default_db_path",
+    "config_path", "write_config", "connection_string", "chdb_options", "schema_files",
+    "split_statements",
+]
+
+
+_STACK_TRACE = re.compile(r", Stack trace \(when copying this message.*?\n(?:\d+\. [^\n]*\n)+ \(version [^)]*\)", re.S)
+
+
+class QueryError(Exception):
+    """A query failed. str(error) and .message: ClickHouse's message (e.g. 'Code: 60.
+    DB::Exception: ...') without the unsymbolised stack trace some errors carry (UDF failures);
+    .raw: the engine's text as is; .sql: the statement."""
+
+    def __init__(self, message: str, sql: str = ""):
+        self.raw = message
+        self.message = _STACK_TRACE.sub("", message)
+        self.sql = sql
+        super().__init__(self.message)
+
+
+def default_db_path() -> Path:
+    """$ASTRO_DB, or <repo>/.astro/db."""
+    return Path(os.environ.get("ASTRO_DB") or REPO_ROOT / ".astro" / "db")
+
+
+def config_path(db_path: str | os.PathLike) -> Path:
+    """Where the engine config for `db_path` lives: the sibling file `<db>.config.xml`."""
+    db = Path(os.path.realpath(db_path))
+    return db.with_name(db.name + ".config.xml")
+
+
+def write_config(db_path: str | os.PathLike, *, user_scripts_dir: str | os.PathLike | None = None,
+                 functions_dir: str | os.PathLike | None = None) -> Path:
+    """Write the embedded engine config next to the database and return its path.
+
+    user_scripts_dir: where `astro` is (default <repo>/user_scripts).
+    functions_dir: the directory of *_function.xml UDF files (default
+    <repo>/clickhouse_config/functions; tests pass a copy with a loopback allowlist).
+    """
+    scripts = Path(os.path.realpath(user_scripts_dir or USER_SCRIPTS_DIR))
+    functions = Path(os.path.realpath(functions_dir or FUNCTIONS_DIR))
+    cfg = config_path(db_path)
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    text = (
+        "<?xml version=\"1.0\"?>\n"
+        "<!-- Written by tools/embedded.py for the embedded engine (chDB); regenerated on every open. -->\n"
+        "<clickhouse>\n"
+        f"    <user_scripts_path>{_xml_escape(str(scripts))}/</user_scripts_path>\n"
+        "    <user_defined_executable_functions_config>"
+        f"{_xml_escape(str(functions))}/*_function.xml"
+        "</user_defined_executable_functions_config>\n"
+        "</clickhouse>\n"
+    )
+    if not cfg.exists() or cfg.read_text() != text:
+        tmp = cfg.with_name(cfg.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(cfg)
+    return cfg
+
+
+def chdb_options(db_path: str | os.PathLike, **config_kwargs) -> dict[str, str]:
+    """Engine options for clickhouse-connect's chdb client (writes the config file)."""
+    return {"config-file": str(write_config(db_path, **config_kwargs))}
+
+
+def connection_string(db_path: str | os.PathLike, **config_kwargs) -> str:
+    """`<realpath>?config-file=<cfg>` for chdb.session.Session (writes the config file).
+
+    The path is normalised with realpath, as clickhouse-connect does, so both open the same path.
+    """
+    cfg = write_config(db_path, **config_kwargs)
+    return f"{os.path.realpath(db_path)}?config-file={cfg}"
+
+
+def schema_files(schedule: bool = False) -> list[Path]:
+    """The DDL files `apply` runs, in order: sql/*.sql, sql/embedded/*.sql, then (on request)
+    sql/schedule/*.sql. Each group is sorted by file name."""
+    files = sorted(SQL_DIR.glob(SCHEMA_GLOB)) + sorted(EMBEDDED_DIR.glob("*.sql"))
+    if schedule:
+        files += sorted(SCHEDULE_DIR.glob("*.sql"))
+    return files
+
+
+_TOKEN = re.compile(r"""
+      '(?:[^'\\]|\\.|'')*'        # string literal
+    | "(?:[^"\\]|\\.|"")*"        # quoted identifier
+    | `(?:[^`\\]|\\.|``)*`        # back-quoted identifier
+    | --[^\n]*                    # line comment
+    | /\*.*?\*/                   # block comment
+    | ;                           # statement end
+    | [^'"`;/-]+ | .              # anything else
+""", re.S | re.X)
+
+
+def split_statements(text: str) -> list[str]:
+    """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts."""
+    out, cur, has_code = [], [], False
+    for m in _TOKEN.finditer(text):
+        tok = m.group(0)
+        if tok == ";":
+            if has_code:
+                out.append("".join(cur).strip())
+            cur, has_code = [], False
+            continue
+        cur.append(tok)
+        if not (tok.startswith("--") or tok.startswith("/*") or tok.isspace()):
+            has_code = True
+    if has_code:
+        out.append("".join(cur).strip())
+    return out
+
+
+class Database:
+    """An open embedded database. Use as a context manager, or call close()."""
+
+    def __init__(self, db_path: str | os.PathLike | None = None, *,
+                 user_scripts_dir: str | os.PathLike | None = None,
+                 functions_dir: str | os.PathLike | None = None):
+        from chdb import session  # imported late: `astro_db.py --help` needs no engine
+
+        self.path = Path(os.path.realpath(db_path or default_db_path()))
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn_str = connection_string(self.path, user_scripts_dir=user_scripts_dir,
+                                          functions_dir=functions_dir)
+        self._session = session.Session(self.conn_str)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    def __enter__(self) -> "Database":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- queries -----------------------------------------------------------------------------
+    def query_bytes(self, sql: str, fmt: str = "TabSeparated") -> bytes:
+        """Run one statement; the raw output bytes in `fmt`. Raises QueryError."""
+        if self._session is None:
+            raise QueryError("the database is closed", sql)
+        try:
+            result = self._session.query(sql, fmt)
+        except Exception as exc:  # chdb raises ChdbError (a RuntimeError) with ClickHouse's text
+            raise QueryError(str(exc).strip(), sql) from None
+        return result.bytes() if result is not None else b""
+
+    def query(self, sql: str, fmt: str = "TabSeparated") -> str:
+        """Run one statement; the output decoded as UTF-8 (TabSeparated by default)."""
+        return self.query_bytes(sql, fmt).decode("utf-8", errors="surrogateescape")
+
+    def execute(self, sql: str) -> None:
+        """Run one statement for its effect."""
+        self.query_bytes(sql)
+
+    def execute_script(self, text: str) -> int:
+        """Run every statement of `text` in order; the number run."""
+        statements = split_statements(text)
+        for statement in statements:
+            self.execute(statement)
+        return len(statements)
+
+    def rows(self, sql: str) -> list[dict]:
+        """The result as a list of dicts (JSONEachRow: as ClickHouse writes JSON, so 64-bit
+        integers arrive as strings; cast with toUInt32() etc. in SQL if you want numbers)."""
+        out = self.query(sql, "JSONEachRow")
+        return [json.loads(line) for line in out.splitlines() if line]
+
+    def scalar(self, sql: str) -> str:
+        """The first column of the first row, as TabSeparated text ('' when there is no row)."""
+        out = self.query(sql)
+        return out.split("\n", 1)[0].split("\t", 1)[0]
+
+    # -- astro operations --------------------------------------------------------------------
+    def apply(self, schedule: bool = False, files: Iterable[Path] | None = None) -> list[Path]:
+        """Apply the schema (idempotent). With schedule=True also the refreshable MV."""
+        applied = []
+        for path in (files if files is not None else schema_files(schedule)):
+            try:
+                self.execute_script(path.read_text())
+            except QueryError as exc:
+                raise QueryError(f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}: "
+                                 f"{exc.message}", exc.sql) from None
+            applied.append(path)
+        return applied
+
+    def ingest(self) -> None:
+        """One ingest through executable('astro fetch', ...) (sql/ingest/ingest.sql)."""
+        self.execute_script(INGEST_FILE.read_text())
+
+    def has_schema(self) -> bool:
+        """True if every schema object `apply` creates exists."""
+        return self.scalar("SELECT count() FROM system.tables WHERE database = 'astro' "
+                           "AND name IN ('raw_data', 'people', 'people_mv')") == "3"

@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""Run dbt for astro, on the embedded engine (chDB) by default: the bridge dbt-clickhouse lacks.
+
+    .venv/bin/python tools/dbt_embedded.py build                      # embedded, ASTRO_DB
+    .venv/bin/python tools/dbt_embedded.py build --vars '{ingest: true}'
+    .venv/bin/python tools/dbt_embedded.py debug --target server      # the Docker server (http)
+
+Any dbt command line works; flags given explicitly win over these defaults (set through dbt's own
+environment variables, so commands without such flags are unaffected):
+    DBT_PROJECT_DIR=<repo>/dbt   DBT_PROFILES_DIR=<repo>/dbt   DBT_TARGET=embedded
+    ASTRO_DB=<repo>/.astro/db    (the embedded database, as for tools/astro_db.py)
+and, like astro_db.py's --user-scripts/--functions (the tests use them to run another build):
+    ASTRO_USER_SCRIPTS=<repo>/user_scripts   ASTRO_FUNCTIONS=<repo>/clickhouse_config/functions
+The exit status is dbt's: 0 success, 1 a model or test failed, 2 dbt itself failed.
+
+Why a bridge. dbt-clickhouse 1.10 picks its client in dbclient.get_db_client() and knows only the
+drivers `http` and `native`. clickhouse-connect (1.6 and later) has an in-process client,
+`clickhouse_connect.get_client(interface="chdb", path=...)`, with the same Client API as its HTTP
+client, so dbt-clickhouse's HTTP wrapper (ChHttpClient) works unchanged on top of it. install()
+teaches dbt-clickhouse one more driver value and nothing else:
+
+  * profiles.yml, target `embedded`: `driver: chdb`, `host: <database directory>`.
+  * ChChdbClient = ChHttpClient with one method replaced, _create_client(), which opens the chdb
+    client on that directory with the engine config tools/embedded.py writes (user_scripts_path,
+    UDF config), as chdb_options={"config-file": ...}: the same config file as
+    tools/astro_db.py, so `executable('astro fetch', ...)` in the ingest hook finds the binary.
+  * get_db_client(), as imported by dbt.adapters.clickhouse.connections, is wrapped: `driver:
+    chdb` gets ChChdbClient; every other driver goes to the original function untouched, so the
+    `server` target behaves exactly as with plain `dbt`.
+Plain `dbt` on the embedded target stops with "Unrecognized ClickHouse driver chdb" (not silently
+on a server).
+
+Limits. One engine path per process (chDB): while dbt runs, no other process may hold ASTRO_DB,
+so close your own session first; dbt's threads share the one engine (the profile uses threads: 1).
+Host, port, user, password, TLS and connection-pool settings have no meaning in-process and are
+ignored. The patch targets dbt-clickhouse 1.10.x internals (get_db_client, ChHttpClient,
+_create_client); install() checks they are there and fails loudly otherwise.
+
+Removing it, once dbt-clickhouse ships its own `driver: chdb`: set the embedded target in
+dbt/profiles.yml to that driver's keys (the database path from ASTRO_DB, and the engine config:
+tools/embedded.py's chdb_options() or config_path() give the file), delete this file and call
+dbt directly in the Makefile (`dbt <args> --project-dir dbt --profiles-dir dbt --target embedded`),
+and in tests/py/dbt_helpers.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+TOOLS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(TOOLS_DIR))
+import embedded  # noqa: E402  (tools/embedded.py: the engine config shared with astro_db.py)
+
+DRIVER = "chdb"
+DBT_DIR = embedded.REPO_ROOT / "dbt"
+
+
+def install() -> None:
+    """Teach dbt-clickhouse the driver `chdb` (idempotent). See the module docstring."""
+    import clickhouse_connect
+    from dbt.adapters.clickhouse import connections, dbclient
+    from dbt.adapters.exceptions import FailedToConnectError
+    from dbt.adapters.clickhouse.httpclient import ChHttpClient
+
+    original = connections.get_db_client
+    if getattr(original, "astro_bridge", False):
+        return
+    if original is not dbclient.get_db_client or not hasattr(ChHttpClient, "_create_client"):
+        raise RuntimeError("dbt-clickhouse internals changed (get_db_client/ChHttpClient): "
+                           "update or remove tools/dbt_embedded.py")
+
+    class ChChdbClient(ChHttpClient):
+        """dbt-clickhouse's HTTP client wrapper over clickhouse-connect's in-process chdb client."""
+
+        def _create_client(self, credentials):
+            db_path = os.path.realpath(credentials.host)
+            try:
+                return clickhouse_connect.get_client(
+                    interface="chdb",
+                    path=db_path,
+                    chdb_options=embedded.chdb_options(
+                        db_path,
+                        user_scripts_dir=os.environ.get("ASTRO_USER_SCRIPTS") or None,
+                        functions_dir=os.environ.get("ASTRO_FUNCTIONS") or None,
+                    ),
+                    query_limit=0,
+                    settings=self._conn_settings,
+                )
+            except Exception as ex:  # typically: another process holds the database path
+                raise FailedToConnectError(
+                    f"{ex}\nThe embedded database {db_path} can be open in one process at a "
+                    "time: close other sessions on it (make sql, a test, another dbt) and retry."
+                ) from ex
+
+    def get_db_client(credentials):
+        if credentials.driver == DRIVER:
+            return ChChdbClient(credentials)
+        return original(credentials)
+
+    get_db_client.astro_bridge = True
+    connections.get_db_client = get_db_client
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("DBT_PROJECT_DIR", str(DBT_DIR))
+    os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_DIR))
+    os.environ.setdefault("DBT_TARGET", "embedded")
+    os.environ["ASTRO_DB"] = str(embedded.default_db_path().resolve())
+    install()
+    from dbt.cli.main import cli
+
+    try:
+        cli.main(args=argv, prog_name="dbt", standalone_mode=True)
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -52,9 +52,21 @@ sql: override export Q := $(value Q)
 sql: venv ## one query against the embedded database: make sql Q='SELECT ...'
 	@$(VPY) tools/astro_db.py sql
 
+# The embedded target needs the binary and the schema locally; the server target only dbt.
 DBT_TARGET ?= embedded
-dbt: schema ## run dbt on the embedded database: make dbt ARGS='build'
-	$(VPY) tools/dbt_embedded.py $(ARGS)
+dbt: $(if $(filter embedded,$(DBT_TARGET)),schema,venv) ## run dbt: make dbt ARGS='build' [DBT_TARGET=server]
+	DBT_TARGET=$(DBT_TARGET) $(VPY) tools/dbt_embedded.py $(ARGS)
+
+MARTS_QUERY := SELECT * FROM astro.people_per_craft ORDER BY people_count DESC, craft FORMAT PrettyCompactMonoBlock; SELECT * FROM astro.people_summary FORMAT Vertical
+
+run: build venv ## the main job: build, schema, ingest through executable(), dbt build, print the marts
+	$(VPY) tools/astro_db.py ingest
+	DBT_TARGET=embedded $(VPY) tools/dbt_embedded.py build --quiet
+	@$(VPY) tools/astro_db.py sql "$(MARTS_QUERY)"
+
+clean: ## remove the build, the Python environment, the embedded database and dbt output
+	cargo clean
+	rm -rf $(VENV) .astro $(BIN) dbt/target dbt/logs
 
 .PHONY: up down logs
 COMPOSE ?= docker compose

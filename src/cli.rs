@@ -63,6 +63,41 @@ pub enum Command {
         --allow-private is given. Any failure fails the query with one line on stderr."
     )]
     Udf(UdfArgs),
+
+    /// Fetch once and insert the row into a ClickHouse server over HTTP(S) (push mode, e.g.
+    /// ClickHouse Cloud).
+    #[command(
+        long_about = "Fetch the API once (the same retry, budget and validation as `astro fetch`) and \
+        insert the raw row into <database>.raw_data on a ClickHouse server over HTTP(S); the \
+        materialized view astro.people_mv fills astro.people in the same INSERT. For servers that \
+        cannot run user executables (ClickHouse Cloud, locked-down servers): run it from cron, a \
+        systemd timer or a CI schedule. Create the tables first with `astro init`.\n\n\
+        The INSERT is one statement: the row lands whole or not at all. Transient failures \
+        (connection errors, timeouts, HTTP 5xx, ClickHouse's temporary errors) are retried up to \
+        --clickhouse-attempts times; a retry cannot duplicate the row (same row, same \
+        insert_deduplication_token; raw_data keeps one row per source and fetched_at). On \
+        failure nothing is inserted, one line goes to stderr and the exit status is 1.",
+        after_help = "Environment: CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_DATABASE (as the flags), \
+        CLICKHOUSE_PASSWORD (the password: environment only, never a flag, never printed), \
+        ASTRO_API_URL, ASTRO_HEADERS_FILE, ASTRO_BEARER_TOKEN (as for `astro fetch`).\n\n\
+        Example (ClickHouse Cloud):\n  \
+        export CLICKHOUSE_URL=https://<host>.clickhouse.cloud:8443 CLICKHOUSE_PASSWORD=...\n  \
+        astro init && astro load"
+    )]
+    Load(crate::load::LoadArgs),
+
+    /// Create the astro database, tables and views on a ClickHouse server (applies sql/*.sql).
+    #[command(
+        long_about = "Create the astro database, tables and views on a ClickHouse server over \
+        HTTP(S): applies <sql-dir>/*.sql in file-name order, one statement per request (the \
+        statements use IF NOT EXISTS, so running it again is harmless). Sub-directories are \
+        skipped (sql/ingest/ and sql/embedded/ belong to the embedded engine); --schedule also \
+        applies <sql-dir>/schedule/*.sql, the refreshable materialized view that runs \
+        `astro fetch` on the server itself (not possible on ClickHouse Cloud).",
+        after_help = "Environment: CLICKHOUSE_URL, CLICKHOUSE_USER (as the flags), CLICKHOUSE_PASSWORD \
+        (the password: environment only, never a flag, never printed)."
+    )]
+    Init(crate::load::InitArgs),
 }
 
 #[derive(Debug, Args)]

@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use anyhow::{Context, Result};
 use url::Url;
 
-use crate::cli::{FetchArgs, Limits, OutputKind};
+use crate::cli::{DEFAULT_API_URL, FetchArgs, Limits, OutputKind};
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::guard::Guard;
 use crate::output::{Format, PersonRow, RawRow, Timestamp};
@@ -29,7 +29,7 @@ pub async fn run(args: FetchArgs, verbose: bool) -> Result<()> {
 /// by `astro fetch` and `astro load`).
 pub fn prepare(url: &str, limits: &Limits, verbose: bool) -> Result<(Fetcher, Url)> {
     // The URL may carry credentials, so a parse error does not repeat it.
-    let url = Url::parse(url)
+    let url = Url::parse(effective_url(url))
         .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
     let headers = request_headers(
         limits.headers_file.as_deref(),
@@ -37,6 +37,14 @@ pub fn prepare(url: &str, limits: &Limits, verbose: bool) -> Result<(Fetcher, Ur
     )?;
     let fetcher = Fetcher::new(limits.policy(), Guard::open(), headers, verbose)?;
     Ok((fetcher, url))
+}
+
+/// An empty `--url`/ASTRO_API_URL (as a shell or a compose file may set it) means "not set".
+fn effective_url(given: &str) -> &str {
+    match given.trim() {
+        "" => DEFAULT_API_URL,
+        url => url,
+    }
 }
 
 /// One validated fetch as the raw row of `astro.raw_data`: `source String, fetched_at
@@ -112,4 +120,16 @@ async fn people_rows(fetcher: &Fetcher, url: &Url, format: Format) -> Result<Vec
         })
         .await?;
     Ok(fetched.value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_url_means_the_default() {
+        assert_eq!(effective_url(""), DEFAULT_API_URL);
+        assert_eq!(effective_url("  "), DEFAULT_API_URL);
+        assert_eq!(effective_url(" http://x/a "), "http://x/a");
+    }
 }

@@ -2,14 +2,16 @@
 //!
 //! One module per concern: `cli` (the command line), `fetch` (HTTP with retry and limits),
 //! `guard` (what the UDF may reach), `validate` (the answer's shape), `output` (ClickHouse
-//! formats), `secrets` (headers and redaction), and the commands `ingest` (`astro fetch`) and
-//! `udf` (`astro udf`).
+//! formats), `secrets` (headers and redaction), and the commands `ingest` (`astro fetch`),
+//! `udf` (`astro udf`) and `load` (`astro load`, `astro init`, over `remote`: a ClickHouse server).
 
 pub mod cli;
 pub mod fetch;
 pub mod guard;
 pub mod ingest;
+pub mod load;
 pub mod output;
+pub mod remote;
 pub mod secrets;
 pub mod udf;
 pub mod units;
@@ -25,6 +27,8 @@ pub fn run(cli: cli::Cli) -> Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         cli::Command::Fetch(args) => runtime.block_on(ingest::run(args, cli.verbose)),
+        cli::Command::Load(args) => runtime.block_on(load::load(args, cli.verbose)),
+        cli::Command::Init(args) => runtime.block_on(load::init(args, cli.verbose)),
         cli::Command::Udf(args) => udf::serve(
             args,
             cli.verbose,

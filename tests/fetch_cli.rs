@@ -4,7 +4,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::{ApiServer, Reply, astro, astro_with_env, normal_body, parse_tsv, people_body, stderr, stdout};
+use support::{
+    ApiServer, Reply, astro, astro_with_env, normal_body, parse_tsv, people_body, stderr, stdout,
+};
 
 const SMALL_BUDGET: [&str; 4] = ["--max-elapsed", "2s", "--timeout", "1s"];
 
@@ -19,11 +21,18 @@ fn fetch(server: &ApiServer, extra: &[&str]) -> std::process::Output {
 fn assert_failed(output: &std::process::Output, server: &ApiServer, expected: &str) -> String {
     let message = stderr(output);
     assert_eq!(output.status.code(), Some(1), "stderr: {message}");
-    assert!(output.stdout.is_empty(), "stdout must stay empty: {:?}", stdout(output));
+    assert!(
+        output.stdout.is_empty(),
+        "stdout must stay empty: {:?}",
+        stdout(output)
+    );
     assert_eq!(message.trim_end().lines().count(), 1, "one line: {message}");
     assert!(message.starts_with("astro: fetch of "), "{message}");
     assert!(message.contains(&server.url("/astros.json")), "{message}");
-    assert!(message.contains(expected), "expected {expected:?} in {message}");
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in {message}"
+    );
     message
 }
 
@@ -39,12 +48,19 @@ fn normal_answer_gives_one_raw_row() {
         panic!("four columns: {rows:?}")
     };
     assert_eq!(source, &server.url("/astros.json"));
-    assert_eq!(fetched_at.len(), "2026-01-01 00:00:00.000".len(), "{fetched_at}");
+    assert_eq!(
+        fetched_at.len(),
+        "2026-01-01 00:00:00.000".len(),
+        "{fetched_at}"
+    );
     assert_eq!(attempts, "1");
     let served: serde_json::Value = serde_json::from_slice(&normal_body()).unwrap();
     let printed: serde_json::Value = serde_json::from_str(payload).unwrap();
     assert_eq!(printed, served);
-    assert!(!payload.contains('\n') && !payload.contains(": "), "compact: {payload}");
+    assert!(
+        !payload.contains('\n') && !payload.contains(": "),
+        "compact: {payload}"
+    );
 }
 
 #[test]
@@ -55,21 +71,28 @@ fn json_each_row_output() {
     let row: serde_json::Value = serde_json::from_str(stdout(&output).trim_end()).unwrap();
     assert_eq!(row["attempts"], 1);
     assert_eq!(row["source"], server.url("/astros.json"));
-    let payload: serde_json::Value = serde_json::from_str(row["payload"].as_str().unwrap()).unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(row["payload"].as_str().unwrap()).unwrap();
     assert_eq!(payload["people"].as_array().unwrap().len(), 3);
 }
 
 #[test]
 fn url_from_the_environment() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let output = astro_with_env(&["fetch"], &[("ASTRO_API_URL", &server.url("/astros.json"))]);
+    let output = astro_with_env(
+        &["fetch"],
+        &[("ASTRO_API_URL", &server.url("/astros.json"))],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(server.requests().len(), 1);
 }
 
 #[test]
 fn retries_5xx_then_succeeds() {
-    let server = ApiServer::start(vec![Reply::status(503), Reply::status(503)], Reply::ok(normal_body()));
+    let server = ApiServer::start(
+        vec![Reply::status(503), Reply::status(503)],
+        Reply::ok(normal_body()),
+    );
     let output = fetch(&server, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(parse_tsv(&stdout(&output))[0][2], "3", "attempts");
@@ -78,13 +101,19 @@ fn retries_5xx_then_succeeds() {
 
 #[test]
 fn honours_retry_after() {
-    let server = ApiServer::start(vec![Reply::with_header(429, "Retry-After", "1")], Reply::ok(normal_body()));
+    let server = ApiServer::start(
+        vec![Reply::with_header(429, "Retry-After", "1")],
+        Reply::ok(normal_body()),
+    );
     let output = fetch(&server, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
     let waited = requests[1].at - requests[0].at;
-    assert!(waited >= Duration::from_millis(990), "waited only {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(990),
+        "waited only {waited:?}"
+    );
     assert_eq!(parse_tsv(&stdout(&output))[0][2], "2");
 }
 
@@ -131,10 +160,22 @@ fn client_errors_are_not_retried() {
 fn invalid_answers_fail_without_retry() {
     let cases: [(&[u8], &str); 5] = [
         (b"<html>maintenance</html>", "not JSON"),
-        (br#"{"message": "failure", "people": []}"#, "`message` is \"failure\""),
-        (br#"{"message": "success", "number": 0}"#, "no `people` array"),
-        (br#"{"message": "success", "people": [{"craft": "ISS"}]}"#, "person 0: no `name`"),
-        (br#"{"message": "success", "people": [{"craft": "ISS", "name": 7}]}"#, "`name` is not a string"),
+        (
+            br#"{"message": "failure", "people": []}"#,
+            "`message` is \"failure\"",
+        ),
+        (
+            br#"{"message": "success", "number": 0}"#,
+            "no `people` array",
+        ),
+        (
+            br#"{"message": "success", "people": [{"craft": "ISS"}]}"#,
+            "person 0: no `name`",
+        ),
+        (
+            br#"{"message": "success", "people": [{"craft": "ISS", "name": 7}]}"#,
+            "`name` is not a string",
+        ),
     ];
     for (body, expected) in cases {
         let server = ApiServer::always(Reply::ok(body));
@@ -147,7 +188,10 @@ fn invalid_answers_fail_without_retry() {
 #[test]
 fn truncated_body_is_retried() {
     let body = normal_body();
-    let truncated = Reply::Truncated { declared: body.len() + 100, body: body[..body.len() / 2].to_vec() };
+    let truncated = Reply::Truncated {
+        declared: body.len() + 100,
+        body: body[..body.len() / 2].to_vec(),
+    };
     let server = ApiServer::start(vec![truncated.clone()], Reply::ok(body));
     let output = fetch(&server, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -178,21 +222,42 @@ fn body_over_the_cap_is_refused() {
 fn slow_answer_times_out() {
     let slow = Reply::Delayed(Duration::from_secs(3), Box::new(Reply::ok(normal_body())));
     let server = ApiServer::always(slow);
-    let output = fetch(&server, &["--timeout", "300ms", "--max-attempts", "2", "--max-elapsed", "2s"]);
-    assert_failed(&output, &server, "no complete answer within 300ms (--timeout)");
+    let output = fetch(
+        &server,
+        &[
+            "--timeout",
+            "300ms",
+            "--max-attempts",
+            "2",
+            "--max-elapsed",
+            "2s",
+        ],
+    );
+    assert_failed(
+        &output,
+        &server,
+        "no complete answer within 300ms (--timeout)",
+    );
     assert_eq!(server.requests().len(), 2);
 }
 
 #[test]
 fn connection_refused() {
     // Bind and drop: the port is then closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/astros.json");
     let output = astro(&["fetch", "--url", &url, "--max-elapsed", "1s"]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let message = stderr(&output);
-    assert!(message.contains("cannot connect") && message.contains(&url), "{message}");
+    assert!(
+        message.contains("cannot connect") && message.contains(&url),
+        "{message}"
+    );
 }
 
 #[test]
@@ -223,15 +288,22 @@ fn awkward_names_round_trip() {
         .lines()
         .map(|line| {
             let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            (row["craft"].as_str().unwrap().into(), row["name"].as_str().unwrap().into())
+            (
+                row["craft"].as_str().unwrap().into(),
+                row["name"].as_str().unwrap().into(),
+            )
         })
         .collect();
-    let expected: Vec<(String, String)> = people.iter().map(|(c, n)| (c.to_string(), n.to_string())).collect();
+    let expected: Vec<(String, String)> = people
+        .iter()
+        .map(|(c, n)| (c.to_string(), n.to_string()))
+        .collect();
     assert_eq!(parsed, expected);
 
     // The raw payload keeps the names exactly too.
     let output = fetch(&server, &[]);
-    let payload: serde_json::Value = serde_json::from_str(&parse_tsv(&stdout(&output))[0][3]).unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(&parse_tsv(&stdout(&output))[0][3]).unwrap();
     assert_eq!(payload["people"][6]["name"], "emoji 👩‍🚀🚀");
     assert_eq!(payload["people"][0]["name"], "tab\there");
 }
@@ -245,16 +317,26 @@ fn secrets_are_sent_but_never_shown() {
     std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
     let url = server.url("/astros.json?api_key=query-s3cret&page=1");
     let with_user = url.replace("http://", "http://user:pass-s3cret@");
-    let env = [("ASTRO_HEADERS_FILE", headers.to_str().unwrap()), ("ASTRO_BEARER_TOKEN", "token-s3cret")];
+    let env = [
+        ("ASTRO_HEADERS_FILE", headers.to_str().unwrap()),
+        ("ASTRO_BEARER_TOKEN", "token-s3cret"),
+    ];
 
     let output = astro_with_env(&["fetch", "--url", &url], &env);
     assert!(output.status.success(), "{}", stderr(&output));
     let head = &server.requests()[0].head;
     assert!(head.contains("x-api-key: key-s3cret"), "{head}");
-    assert!(head.contains("authorization: Bearer token-s3cret"), "{head}");
+    assert!(
+        head.contains("authorization: Bearer token-s3cret"),
+        "{head}"
+    );
     let row = &parse_tsv(&stdout(&output))[0];
     assert_eq!(row[0], server.url("/astros.json?api_key=REDACTED&page=1"));
-    assert!(row[0].ends_with("/astros.json?api_key=REDACTED&page=1"), "{}", row[0]);
+    assert!(
+        row[0].ends_with("/astros.json?api_key=REDACTED&page=1"),
+        "{}",
+        row[0]
+    );
     assert!(!row[0].contains("s3cret"));
 
     // Credentials in the URL (sent as Basic auth) are not shown either.
@@ -272,16 +354,31 @@ fn verbose_logs_each_attempt() {
     let output = fetch(&server, &["-v"]);
     assert!(output.status.success());
     let log = stderr(&output);
-    assert!(log.contains("attempt 1 for") && log.contains("HTTP 503") && log.contains("retrying in"), "{log}");
+    assert!(
+        log.contains("attempt 1 for") && log.contains("HTTP 503") && log.contains("retrying in"),
+        "{log}"
+    );
     assert!(log.contains("attempt 2 for"), "{log}");
 }
 
 #[test]
 fn help_and_usage_errors() {
     let help = stdout(&astro(&["--help"]));
-    assert!(help.contains("executable('astro fetch'") && help.contains("check_exit_code"), "{help}");
+    assert!(
+        help.contains("executable('astro fetch'") && help.contains("check_exit_code"),
+        "{help}"
+    );
     let fetch_help = stdout(&astro(&["fetch", "--help"]));
-    for flag in ["--url", "--format", "--output", "--max-attempts", "--timeout", "--max-elapsed", "--max-bytes", "ASTRO_API_URL"] {
+    for flag in [
+        "--url",
+        "--format",
+        "--output",
+        "--max-attempts",
+        "--timeout",
+        "--max-elapsed",
+        "--max-bytes",
+        "ASTRO_API_URL",
+    ] {
         assert!(fetch_help.contains(flag), "{flag} in {fetch_help}");
     }
     assert!(stdout(&astro(&["--version"])).starts_with("astro "));

@@ -1,0 +1,404 @@
+//! `astro load` and `astro init` against loopback servers: a fake Open Notify API and a fake
+//! ClickHouse HTTP interface that records what the clickhouse crate sends (method, path, query
+//! string, headers, body) and answers as ClickHouse does. No test reaches the internet.
+
+mod load_support;
+
+use std::process::{Command, Output};
+
+use load_support::{Answer, Server, astros_json, decode_raw_rows, refused_port};
+
+const PASSWORD: &str = "pw-Секрет-7f3a9c";
+const PEOPLE: &[(&str, &str)] = &[("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")];
+
+fn api() -> Server {
+    Server::start(vec![], Answer::new(200, astros_json(PEOPLE)))
+}
+
+/// `astro <args>` with a clean ClickHouse environment and the test password.
+fn astro(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_astro"))
+        .args(args)
+        .env_remove("CLICKHOUSE_URL")
+        .env_remove("CLICKHOUSE_USER")
+        .env_remove("CLICKHOUSE_DATABASE")
+        .env_remove("ASTRO_API_URL")
+        .env_remove("ASTRO_HEADERS_FILE")
+        .env_remove("ASTRO_BEARER_TOKEN")
+        .env("CLICKHOUSE_PASSWORD", PASSWORD)
+        .output()
+        .expect("run astro")
+}
+
+fn load(api: &Server, clickhouse_url: &str, extra: &[&str]) -> Output {
+    let api_url = api.url("/astros.json");
+    let mut args = vec![
+        "load",
+        "--url",
+        &api_url,
+        "--clickhouse-url",
+        clickhouse_url,
+    ];
+    args.extend_from_slice(extra);
+    astro(&args)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Exit status 1, nothing on stdout, exactly one line on stderr, no password anywhere.
+fn assert_one_line_failure(output: &Output) -> String {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
+    assert!(output.stdout.is_empty(), "stdout: {}", stdout(output));
+    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    assert!(err.starts_with("astro: "), "{err}");
+    assert!(!err.contains(PASSWORD), "the password leaked: {err}");
+    err
+}
+
+#[test]
+fn load_inserts_one_raw_row_with_the_official_client() {
+    let api = api();
+    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let output = load(&api, &clickhouse.url("/"), &[]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(
+        output.stdout.is_empty() && output.stderr.is_empty(),
+        "quiet on success"
+    );
+    let output = load(&api, &clickhouse.url("/"), &["-v"]);
+    let log = stderr(&output);
+    assert!(
+        log.contains("astro: loaded 1 row into astro.raw_data on http://127.0.0.1:"),
+        "{log}"
+    );
+    assert!(!log.contains(PASSWORD) && output.stdout.is_empty());
+
+    let requests = clickhouse.recorded();
+    // One request per run (the quiet one and the verbose one).
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let request = &requests[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(request.path, "/");
+    assert_eq!(request.param("database"), Some("astro"));
+    let query = request
+        .param("query")
+        .expect("the INSERT in the query string");
+    assert_eq!(
+        query,
+        "INSERT INTO `raw_data`(`source`,`fetched_at`,`attempts`,`payload`) FORMAT RowBinary"
+    );
+    let token = request.param("insert_deduplication_token").unwrap();
+    assert!(token.starts_with("astro-raw-"), "{token}");
+    assert_eq!(
+        request.param("deduplicate_blocks_in_dependent_materialized_views"),
+        Some("1")
+    );
+    assert_eq!(request.header("X-ClickHouse-User"), Some("default"));
+    assert_eq!(request.header("X-ClickHouse-Key"), Some(PASSWORD));
+    assert!(
+        request
+            .header("User-Agent")
+            .is_some_and(|agent| agent.contains("astro/")),
+        "{:?}",
+        request.headers
+    );
+
+    let rows = decode_raw_rows(&request.body);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let row = &rows[0];
+    assert_eq!(row.source, api.url("/astros.json"));
+    assert_eq!(row.attempts, 1);
+    assert!(
+        token.ends_with(&format!("-{}", row.fetched_at_millis)),
+        "{token}"
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!((now - row.fetched_at_millis).abs() < 60_000, "{row:?}");
+    // The payload is the API's answer, compact.
+    let expected: serde_json::Value = serde_json::from_str(&astros_json(PEOPLE)).unwrap();
+    assert_eq!(row.payload, serde_json::to_string(&expected).unwrap());
+}
+
+#[test]
+fn connection_settings_come_from_the_environment() {
+    let api = api();
+    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let output = Command::new(env!("CARGO_BIN_EXE_astro"))
+        .args(["load", "-v"])
+        .env("ASTRO_API_URL", api.url("/astros.json"))
+        .env("CLICKHOUSE_URL", clickhouse.url("/"))
+        .env("CLICKHOUSE_USER", "loader")
+        .env("CLICKHOUSE_DATABASE", "space")
+        .env_remove("CLICKHOUSE_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let request = &clickhouse.recorded()[0];
+    assert_eq!(request.param("database"), Some("space"));
+    assert_eq!(request.header("X-ClickHouse-User"), Some("loader"));
+    assert_eq!(request.header("X-ClickHouse-Key"), None);
+    assert!(stderr(&output).contains("into space.raw_data"));
+}
+
+#[test]
+fn unreachable_server_is_one_clear_line_after_bounded_retries() {
+    let api = api();
+    let url = format!("http://127.0.0.1:{}", refused_port());
+    let output = load(&api, &url, &["--clickhouse-attempts", "2"]);
+    let err = assert_one_line_failure(&output);
+    assert!(
+        err.starts_with(&format!(
+            "astro: insert into astro.raw_data on ClickHouse at {url}/ failed after 2 attempts in "
+        )),
+        "{err}"
+    );
+    assert!(err.contains("cannot connect: "), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "{err}");
+    assert!(
+        err.contains("(no attempts left of --clickhouse-attempts)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn authentication_failure_names_the_user_and_carries_the_server_message() {
+    let api = api();
+    let clickhouse = Server::start(
+        vec![],
+        Answer::clickhouse_error(
+            401,
+            516,
+            "default: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED) (version 25.8.1.1)",
+        ),
+    );
+    let output = load(&api, &clickhouse.url("/"), &[]);
+    let err = assert_one_line_failure(&output);
+    assert!(
+        err.contains("failed after 1 attempt in "),
+        "an authentication failure is not retried: {err}"
+    );
+    assert!(
+        err.contains("authentication failed for user 'default' (check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD): Code: 516. DB::Exception: default: Authentication failed"),
+        "{err}"
+    );
+    assert_eq!(clickhouse.recorded().len(), 1);
+}
+
+#[test]
+fn server_error_then_success_lands_exactly_one_row() {
+    let api = api();
+    let clickhouse = Server::start(
+        vec![Answer::clickhouse_error(
+            500,
+            252,
+            "Too many parts (300 with average size of 1.00 KiB) in table 'astro.raw_data'. Merges are processing significantly slower than inserts. (TOO_MANY_PARTS)",
+        )],
+        Answer::clickhouse_ok(),
+    );
+    let output = load(&api, &clickhouse.url("/"), &["--verbose"]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(
+        stderr(&output).contains("2 insert attempts"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(
+        stderr(&output).contains("TOO_MANY_PARTS"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!stderr(&output).contains(PASSWORD));
+
+    let requests = clickhouse.recorded();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    let (first, second) = (&requests[0], &requests[1]);
+    let token = first.param("insert_deduplication_token").unwrap();
+    assert_eq!(second.param("insert_deduplication_token"), Some(token));
+    assert_eq!(first.param("query"), second.param("query"));
+    // The retry sends the very same row (so ReplacingMergeTree collapses it even without
+    // server-side deduplication), and only the second request was answered with success.
+    assert_eq!(first.body, second.body);
+    assert_eq!(decode_raw_rows(&second.body).len(), 1);
+}
+
+#[test]
+fn plain_http_500_without_a_body_is_retried() {
+    let api = api();
+    let clickhouse = Server::start(vec![Answer::new(500, Vec::new())], Answer::clickhouse_ok());
+    let output = load(&api, &clickhouse.url("/"), &[]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert_eq!(clickhouse.recorded().len(), 2);
+}
+
+#[test]
+fn missing_table_says_run_init() {
+    let api = api();
+    let clickhouse = Server::start(
+        vec![],
+        Answer::clickhouse_error(
+            404,
+            60,
+            "Table astro.raw_data does not exist. (UNKNOWN_TABLE) (version 25.8.1.1)",
+        ),
+    );
+    let output = load(&api, &clickhouse.url("/"), &[]);
+    let err = assert_one_line_failure(&output);
+    assert!(
+        err.contains("failed after 1 attempt in "),
+        "a missing table is not retried: {err}"
+    );
+    assert!(
+        err.contains("table astro.raw_data does not exist (run `astro init` first): Code: 60. DB::Exception: Table astro.raw_data does not exist."),
+        "{err}"
+    );
+}
+
+#[test]
+fn failed_fetch_sends_nothing_to_clickhouse() {
+    let api = Server::start(vec![], Answer::new(404, "no such thing"));
+    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let output = load(&api, &clickhouse.url("/"), &[]);
+    let err = assert_one_line_failure(&output);
+    assert!(
+        err.starts_with("astro: fetch of http://127.0.0.1:"),
+        "{err}"
+    );
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert!(clickhouse.recorded().is_empty());
+}
+
+#[test]
+fn credentials_in_the_clickhouse_url_are_refused() {
+    let api = api();
+    let output = load(
+        &api,
+        "https://default:hunter2@example.clickhouse.cloud:8443",
+        &[],
+    );
+    let err = assert_one_line_failure(&output);
+    assert!(err.contains("CLICKHOUSE_PASSWORD"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
+
+fn sql_dir() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/sql").to_owned()
+}
+
+#[test]
+fn init_applies_the_schema_files_in_order_one_statement_per_request() {
+    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let sql = sql_dir();
+    let output = astro(&[
+        "init",
+        "--sql-dir",
+        &sql,
+        "--clickhouse-url",
+        &clickhouse.url("/"),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    assert!(!stdout(&output).contains(PASSWORD) && !stderr(&output).contains(PASSWORD));
+
+    let mut expected: Vec<_> = std::fs::read_dir(&sql)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "sql"))
+        .collect();
+    expected.sort();
+    let requests = clickhouse.recorded();
+    assert_eq!(requests.len(), expected.len(), "{requests:#?}");
+    for (request, path) in requests.iter().zip(&expected) {
+        assert_eq!(request.method, "POST");
+        // No default database: the first statement creates it.
+        assert_eq!(request.param("database"), None);
+        assert_eq!(request.header("X-ClickHouse-Key"), Some(PASSWORD));
+        let body = String::from_utf8(request.body.clone()).unwrap();
+        let file = std::fs::read_to_string(path).unwrap();
+        assert_eq!(
+            body,
+            file.trim().trim_end_matches(';').trim(),
+            "{}",
+            path.display()
+        );
+        assert!(!body.contains("REFRESH EVERY"), "{}", path.display());
+    }
+    assert!(String::from_utf8_lossy(&requests[0].body).contains("CREATE DATABASE"));
+}
+
+#[test]
+fn init_with_schedule_adds_the_refreshable_view() {
+    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let sql = sql_dir();
+    let output = astro(&[
+        "init",
+        "--schedule",
+        "--sql-dir",
+        &sql,
+        "--clickhouse-url",
+        &clickhouse.url("/"),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let requests = clickhouse.recorded();
+    let last = String::from_utf8_lossy(&requests.last().unwrap().body).into_owned();
+    assert!(last.contains("REFRESH EVERY"), "{last}");
+    assert!(
+        requests
+            .iter()
+            .all(|request| !String::from_utf8_lossy(&request.body).contains("DICTIONARY")),
+        "the embedded-only dictionary is not applied to a server"
+    );
+}
+
+#[test]
+fn init_stops_at_the_first_failing_file() {
+    let clickhouse = Server::start(
+        vec![
+            Answer::clickhouse_ok(),
+            Answer::clickhouse_error(
+                403,
+                497,
+                "default: Not enough privileges. To execute this query, it's necessary to have the grant CREATE TABLE ON astro.raw_data. (ACCESS_DENIED)",
+            ),
+        ],
+        Answer::clickhouse_ok(),
+    );
+    let sql = sql_dir();
+    let output = astro(&[
+        "init",
+        "--sql-dir",
+        &sql,
+        "--clickhouse-url",
+        &clickhouse.url("/"),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("applying "), "{err}");
+    assert!(err.contains("02_raw_data.sql"), "{err}");
+    assert!(
+        err.contains("user 'default' is not allowed to do this: Code: 497."),
+        "{err}"
+    );
+    assert!(!err.contains(PASSWORD));
+    assert_eq!(clickhouse.recorded().len(), 2);
+    assert!(output.stdout.is_empty(), "quiet: {}", stdout(&output));
+}
+
+#[test]
+fn init_without_schema_files_is_a_clear_error() {
+    let empty = std::env::temp_dir().join(format!("astro-empty-sql-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let output = astro(&["init", "--sql-dir", empty.to_str().unwrap()]);
+    let err = assert_one_line_failure(&output);
+    assert!(err.contains("no .sql files in"), "{err}");
+    let _ = std::fs::remove_dir(&empty);
+}

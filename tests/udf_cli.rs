@@ -17,7 +17,12 @@ fn udf(args: &[&str], input: &str) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -25,10 +30,28 @@ fn udf(args: &[&str], input: &str) -> std::process::Output {
 fn answers_a_block_in_order() {
     let first = ApiServer::always(Reply::ok(people_body(&[("ISS", "First")])));
     let second = ApiServer::always(Reply::ok(people_body(&[("ISS", "Second")])));
-    let urls = [first.url("/a"), second.url("/b"), first.url("/c"), second.url("/d"), first.url("/e")];
+    let urls = [
+        first.url("/a"),
+        second.url("/b"),
+        first.url("/c"),
+        second.url("/d"),
+        first.url("/e"),
+    ];
     let input = format!("{}\n{}\n", urls.len(), urls.join("\n"));
-    let output = udf(&["--chunk-header", "--allow-host", "127.0.0.1", "--allow-private"], &input);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = udf(
+        &[
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private",
+        ],
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let rows = parse_tsv(&String::from_utf8(output.stdout).unwrap());
     let names: Vec<String> = rows
         .iter()
@@ -44,7 +67,13 @@ fn answers_a_block_in_order() {
 fn stays_alive_between_blocks() {
     let server = ApiServer::always(Reply::ok(normal_body()));
     let mut child = Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args(["udf", "--chunk-header", "--allow-host", "127.0.0.1", "--allow-private"])
+        .args([
+            "udf",
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -57,22 +86,34 @@ fn stays_alive_between_blocks() {
         for _ in 0..2 {
             let mut line = String::new();
             stdout.read_line(&mut line).unwrap();
-            assert!(line.starts_with("{\"message\":\"success\""), "block {block}: {line}");
+            assert!(
+                line.starts_with("{\"message\":\"success\""),
+                "block {block}: {line}"
+            );
         }
     }
     drop(stdin);
-    assert!(child.wait().unwrap().success(), "exits cleanly on end of input");
+    assert!(
+        child.wait().unwrap().success(),
+        "exits cleanly on end of input"
+    );
     assert_eq!(server.requests().len(), 6);
 }
 
 #[test]
 fn refuses_hosts_off_the_allowlist() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let output = udf(&["--chunk-header", "--allow-private"], &format!("1\n{}\n", server.url("/astros.json")));
+    let output = udf(
+        &["--chunk-header", "--allow-private"],
+        &format!("1\n{}\n", server.url("/astros.json")),
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let message = String::from_utf8(output.stderr).unwrap();
-    assert!(message.contains("row 1") && message.contains("not on the allowlist (api.open-notify.org)"), "{message}");
+    assert!(
+        message.contains("row 1") && message.contains("not on the allowlist (api.open-notify.org)"),
+        "{message}"
+    );
     assert!(server.requests().is_empty());
 }
 
@@ -80,43 +121,98 @@ fn refuses_hosts_off_the_allowlist() {
 fn refuses_internal_addresses_and_other_schemes() {
     let server = ApiServer::always(Reply::ok(normal_body()));
     let cases = [
-        (server.url("/astros.json"), "loopback, private or link-local"),
-        ("http://localhost:9/".replace("9", &server.url("").rsplit(':').next().unwrap().to_owned()), "loopback, private or link-local"),
-        ("file:///etc/passwd".to_owned(), "scheme `file` is not allowed"),
+        (
+            server.url("/astros.json"),
+            "loopback, private or link-local",
+        ),
+        (
+            "http://localhost:9/"
+                .replace("9", &server.url("").rsplit(':').next().unwrap().to_owned()),
+            "loopback, private or link-local",
+        ),
+        (
+            "file:///etc/passwd".to_owned(),
+            "scheme `file` is not allowed",
+        ),
     ];
     for (url, expected) in cases {
-        let output = udf(&["--chunk-header", "--allow-host", "127.0.0.1", "--allow-host", "localhost"], &format!("1\n{url}\n"));
+        let output = udf(
+            &[
+                "--chunk-header",
+                "--allow-host",
+                "127.0.0.1",
+                "--allow-host",
+                "localhost",
+            ],
+            &format!("1\n{url}\n"),
+        );
         assert_eq!(output.status.code(), Some(1), "{url}");
         let message = String::from_utf8(output.stderr).unwrap();
         assert!(message.contains(expected), "{url}: {message}");
     }
-    assert!(server.requests().is_empty(), "nothing reached the internal server");
+    assert!(
+        server.requests().is_empty(),
+        "nothing reached the internal server"
+    );
 }
 
 #[test]
 fn redirect_to_a_refused_host_is_not_followed() {
     let target = ApiServer::always(Reply::ok(normal_body()));
-    let redirect = ApiServer::always(Reply::Http(302, vec![("Location".into(), target.url("/secret").replace("127.0.0.1", "localhost"))], vec![]));
-    let output = udf(&["--chunk-header", "--allow-host", "127.0.0.1", "--allow-private"], &format!("1\n{}\n", redirect.url("/astros.json")));
+    let redirect = ApiServer::always(Reply::Http(
+        302,
+        vec![(
+            "Location".into(),
+            target.url("/secret").replace("127.0.0.1", "localhost"),
+        )],
+        vec![],
+    ));
+    let output = udf(
+        &[
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private",
+        ],
+        &format!("1\n{}\n", redirect.url("/astros.json")),
+    );
     assert_eq!(output.status.code(), Some(1));
     let message = String::from_utf8(output.stderr).unwrap();
-    assert!(message.contains("`localhost` is not on the allowlist"), "{message}");
+    assert!(
+        message.contains("`localhost` is not on the allowlist"),
+        "{message}"
+    );
     assert!(target.requests().is_empty());
 }
 
 #[test]
 fn non_json_answer_fails_the_query() {
     let server = ApiServer::always(Reply::ok("not json"));
-    let output = udf(&["--chunk-header", "--allow-host", "127.0.0.1", "--allow-private"], &format!("1\n{}\n", server.url("/x")));
+    let output = udf(
+        &[
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private",
+        ],
+        &format!("1\n{}\n", server.url("/x")),
+    );
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8(output.stderr).unwrap().contains("not JSON"));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("not JSON")
+    );
 }
 
 #[test]
 fn rows_without_chunk_header() {
     let server = ApiServer::always(Reply::ok(normal_body()));
     let url = server.url("/astros.json");
-    let output = udf(&["--allow-host", "127.0.0.1", "--allow-private"], &format!("{url}\n{url}\n"));
+    let output = udf(
+        &["--allow-host", "127.0.0.1", "--allow-private"],
+        &format!("{url}\n{url}\n"),
+    );
     assert!(output.status.success());
     assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 2);
 }

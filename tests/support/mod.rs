@@ -62,8 +62,11 @@ impl ApiServer {
         let script = Arc::new(Mutex::new(VecDeque::from(script)));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (thread_script, thread_seen, thread_stopping) =
-            (Arc::clone(&script), Arc::clone(&seen), Arc::clone(&stopping));
+        let (thread_script, thread_seen, thread_stopping) = (
+            Arc::clone(&script),
+            Arc::clone(&seen),
+            Arc::clone(&stopping),
+        );
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if thread_stopping.load(Ordering::SeqCst) {
@@ -151,7 +154,9 @@ fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             stream.write_all(&body)
         }
         Reply::CloseDelimited(body) => {
-            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")?;
+            stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n",
+            )?;
             stream.write_all(&body)
         }
         Reply::Delayed(delay, reply) => {
@@ -205,7 +210,17 @@ pub fn astro(args: &[&str]) -> Output {
 pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
     command.args(args);
-    for name in ["ASTRO_API_URL", "ASTRO_HEADERS_FILE", "ASTRO_BEARER_TOKEN", "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"] {
+    for name in [
+        "ASTRO_API_URL",
+        "ASTRO_HEADERS_FILE",
+        "ASTRO_BEARER_TOKEN",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         command.env_remove(name);
     }
     command.envs(env.iter().copied());

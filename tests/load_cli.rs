@@ -2,17 +2,17 @@
 //! ClickHouse HTTP interface that records what the clickhouse crate sends (method, path, query
 //! string, headers, body) and answers as ClickHouse does. No test reaches the internet.
 
-mod load_support;
+mod support;
 
 use std::process::{Command, Output};
 
-use load_support::{Answer, Server, astros_json, decode_raw_rows, refused_port};
+use support::{ApiServer, Reply, decode_raw_rows, people_body, refused_port};
 
 const PASSWORD: &str = "pw-Секрет-7f3a9c";
 const PEOPLE: &[(&str, &str)] = &[("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")];
 
-fn api() -> Server {
-    Server::start(vec![], Answer::new(200, astros_json(PEOPLE)))
+fn api() -> ApiServer {
+    ApiServer::always(Reply::ok(people_body(PEOPLE)))
 }
 
 /// `astro <args>` with a clean ClickHouse environment and the test password.
@@ -30,7 +30,7 @@ fn astro(args: &[&str]) -> Output {
         .expect("run astro")
 }
 
-fn load(api: &Server, clickhouse_url: &str, extra: &[&str]) -> Output {
+fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
     let api_url = api.url("/astros.json");
     let mut args = vec![
         "load",
@@ -65,7 +65,7 @@ fn assert_one_line_failure(output: &Output) -> String {
 #[test]
 fn load_inserts_one_raw_row_with_the_official_client() {
     let api = api();
-    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let output = load(&api, &clickhouse.url("/"), &[]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     assert!(
@@ -80,7 +80,7 @@ fn load_inserts_one_raw_row_with_the_official_client() {
     );
     assert!(!log.contains(PASSWORD) && output.stdout.is_empty());
 
-    let requests = clickhouse.recorded();
+    let requests = clickhouse.requests();
     // One request per run (the quiet one and the verbose one).
     assert_eq!(requests.len(), 2, "{requests:#?}");
     let request = &requests[0];
@@ -125,14 +125,14 @@ fn load_inserts_one_raw_row_with_the_official_client() {
         .as_millis() as i64;
     assert!((now - row.fetched_at_millis).abs() < 60_000, "{row:?}");
     // The payload is the API's answer, compact.
-    let expected: serde_json::Value = serde_json::from_str(&astros_json(PEOPLE)).unwrap();
+    let expected: serde_json::Value = serde_json::from_slice(&people_body(PEOPLE)).unwrap();
     assert_eq!(row.payload, serde_json::to_string(&expected).unwrap());
 }
 
 #[test]
 fn connection_settings_come_from_the_environment() {
     let api = api();
-    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let output = Command::new(env!("CARGO_BIN_EXE_astro"))
         .args(["load", "-v"])
         .env("ASTRO_API_URL", api.url("/astros.json"))
@@ -143,7 +143,7 @@ fn connection_settings_come_from_the_environment() {
         .output()
         .unwrap();
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let request = &clickhouse.recorded()[0];
+    let request = &clickhouse.requests()[0];
     assert_eq!(request.param("database"), Some("space"));
     assert_eq!(request.header("X-ClickHouse-User"), Some("loader"));
     assert_eq!(request.header("X-ClickHouse-Key"), None);
@@ -173,9 +173,9 @@ fn unreachable_server_is_one_clear_line_after_bounded_retries() {
 #[test]
 fn authentication_failure_names_the_user_and_carries_the_server_message() {
     let api = api();
-    let clickhouse = Server::start(
+    let clickhouse = ApiServer::start(
         vec![],
-        Answer::clickhouse_error(
+        Reply::clickhouse_error(
             401,
             516,
             "default: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED) (version 25.8.1.1)",
@@ -191,19 +191,19 @@ fn authentication_failure_names_the_user_and_carries_the_server_message() {
         err.contains("authentication failed for user 'default' (check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD): Code: 516. DB::Exception: default: Authentication failed"),
         "{err}"
     );
-    assert_eq!(clickhouse.recorded().len(), 1);
+    assert_eq!(clickhouse.requests().len(), 1);
 }
 
 #[test]
 fn server_error_then_success_lands_exactly_one_row() {
     let api = api();
-    let clickhouse = Server::start(
-        vec![Answer::clickhouse_error(
+    let clickhouse = ApiServer::start(
+        vec![Reply::clickhouse_error(
             500,
             252,
             "Too many parts (300 with average size of 1.00 KiB) in table 'astro.raw_data'. Merges are processing significantly slower than inserts. (TOO_MANY_PARTS)",
         )],
-        Answer::clickhouse_ok(),
+        Reply::clickhouse_ok(),
     );
     let output = load(&api, &clickhouse.url("/"), &["--verbose"]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
@@ -219,7 +219,7 @@ fn server_error_then_success_lands_exactly_one_row() {
     );
     assert!(!stderr(&output).contains(PASSWORD));
 
-    let requests = clickhouse.recorded();
+    let requests = clickhouse.requests();
     assert_eq!(requests.len(), 2, "{requests:#?}");
     let (first, second) = (&requests[0], &requests[1]);
     let token = first.param("insert_deduplication_token").unwrap();
@@ -234,18 +234,21 @@ fn server_error_then_success_lands_exactly_one_row() {
 #[test]
 fn plain_http_500_without_a_body_is_retried() {
     let api = api();
-    let clickhouse = Server::start(vec![Answer::new(500, Vec::new())], Answer::clickhouse_ok());
+    let clickhouse = ApiServer::start(
+        vec![Reply::Http(500, vec![], vec![])],
+        Reply::clickhouse_ok(),
+    );
     let output = load(&api, &clickhouse.url("/"), &[]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    assert_eq!(clickhouse.recorded().len(), 2);
+    assert_eq!(clickhouse.requests().len(), 2);
 }
 
 #[test]
 fn missing_table_says_run_init() {
     let api = api();
-    let clickhouse = Server::start(
+    let clickhouse = ApiServer::start(
         vec![],
-        Answer::clickhouse_error(
+        Reply::clickhouse_error(
             404,
             60,
             "Table astro.raw_data does not exist. (UNKNOWN_TABLE) (version 25.8.1.1)",
@@ -265,8 +268,8 @@ fn missing_table_says_run_init() {
 
 #[test]
 fn failed_fetch_sends_nothing_to_clickhouse() {
-    let api = Server::start(vec![], Answer::new(404, "no such thing"));
-    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let api = ApiServer::start(vec![], Reply::status(404));
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let output = load(&api, &clickhouse.url("/"), &[]);
     let err = assert_one_line_failure(&output);
     assert!(
@@ -274,7 +277,7 @@ fn failed_fetch_sends_nothing_to_clickhouse() {
         "{err}"
     );
     assert!(err.contains("HTTP 404"), "{err}");
-    assert!(clickhouse.recorded().is_empty());
+    assert!(clickhouse.requests().is_empty());
 }
 
 #[test]
@@ -296,7 +299,7 @@ fn sql_dir() -> String {
 
 #[test]
 fn init_applies_the_schema_files_in_order_one_statement_per_request() {
-    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let sql = sql_dir();
     let output = astro(&[
         "init",
@@ -314,7 +317,7 @@ fn init_applies_the_schema_files_in_order_one_statement_per_request() {
         .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "sql"))
         .collect();
     expected.sort();
-    let requests = clickhouse.recorded();
+    let requests = clickhouse.requests();
     assert_eq!(requests.len(), expected.len(), "{requests:#?}");
     for (request, path) in requests.iter().zip(&expected) {
         assert_eq!(request.method, "POST");
@@ -336,7 +339,7 @@ fn init_applies_the_schema_files_in_order_one_statement_per_request() {
 
 #[test]
 fn init_with_schedule_adds_the_refreshable_view() {
-    let clickhouse = Server::start(vec![], Answer::clickhouse_ok());
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let sql = sql_dir();
     let output = astro(&[
         "init",
@@ -347,7 +350,7 @@ fn init_with_schedule_adds_the_refreshable_view() {
         &clickhouse.url("/"),
     ]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let requests = clickhouse.recorded();
+    let requests = clickhouse.requests();
     let last = String::from_utf8_lossy(&requests.last().unwrap().body).into_owned();
     assert!(last.contains("REFRESH EVERY"), "{last}");
     assert!(
@@ -360,16 +363,16 @@ fn init_with_schedule_adds_the_refreshable_view() {
 
 #[test]
 fn init_stops_at_the_first_failing_file() {
-    let clickhouse = Server::start(
+    let clickhouse = ApiServer::start(
         vec![
-            Answer::clickhouse_ok(),
-            Answer::clickhouse_error(
+            Reply::clickhouse_ok(),
+            Reply::clickhouse_error(
                 403,
                 497,
                 "default: Not enough privileges. To execute this query, it's necessary to have the grant CREATE TABLE ON astro.raw_data. (ACCESS_DENIED)",
             ),
         ],
-        Answer::clickhouse_ok(),
+        Reply::clickhouse_ok(),
     );
     let sql = sql_dir();
     let output = astro(&[
@@ -389,7 +392,7 @@ fn init_stops_at_the_first_failing_file() {
         "{err}"
     );
     assert!(!err.contains(PASSWORD));
-    assert_eq!(clickhouse.recorded().len(), 2);
+    assert_eq!(clickhouse.requests().len(), 2);
     assert!(output.stdout.is_empty(), "quiet: {}", stdout(&output));
 }
 

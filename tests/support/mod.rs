@@ -1,7 +1,9 @@
-//! A loopback stand-in for the remote API (127.0.0.1 only), with faults on demand: each
-//! connection takes the next scripted reply, then the fallback. Raw TCP, so that the faults a
-//! real HTTP library would not produce (a body shorter than its Content-Length, a stalled
-//! answer) are exact.
+//! Loopback HTTP servers for the tests (127.0.0.1 only): the remote API with faults on demand,
+//! and the recording stand-in for a ClickHouse server's HTTP interface (`astro load`). Each
+//! connection reads one whole request (Content-Length or chunked body, as the clickhouse crate
+//! streams its INSERT), records it, and takes the next scripted reply, then the fallback. Raw
+//! TCP, so that the faults a real HTTP library would not produce (a body shorter than its
+//! Content-Length, a stalled answer) are exact.
 
 #![allow(dead_code)]
 
@@ -38,13 +40,58 @@ impl Reply {
     pub fn with_header(code: u16, name: &str, value: &str) -> Self {
         Reply::Http(code, vec![(name.into(), value.into())], b"busy".to_vec())
     }
+
+    /// ClickHouse's answer to a successful INSERT or DDL: 200, empty body.
+    pub fn clickhouse_ok() -> Self {
+        Reply::Http(
+            200,
+            vec![(
+                "X-ClickHouse-Summary".into(),
+                r#"{"read_rows":"0","written_rows":"1"}"#.into(),
+            )],
+            vec![],
+        )
+    }
+
+    /// ClickHouse's error answer: the status, the code header and `Code: N. DB::Exception: ...`.
+    pub fn clickhouse_error(status: u16, code: u32, text: &str) -> Self {
+        Reply::Http(
+            status,
+            vec![
+                ("X-ClickHouse-Exception-Code".into(), code.to_string()),
+                ("Content-Type".into(), "text/plain; charset=UTF-8".into()),
+            ],
+            format!("Code: {code}. DB::Exception: {text}\n").into_bytes(),
+        )
+    }
 }
 
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
 pub struct Seen {
     pub at: Instant,
-    pub head: String,
+    pub method: String,
+    pub path: String,
+    /// The query string, decoded into pairs, in order.
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 pub struct ApiServer {
@@ -114,21 +161,76 @@ impl Drop for ApiServer {
 
 fn serve(mut stream: TcpStream, reply: Reply, seen: &Mutex<Vec<Seen>>) {
     let at = Instant::now();
-    let mut head = String::new();
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
-    loop {
-        let mut line = String::new();
-        match reader.read_line(&mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) if line == "\r\n" => break,
-            Ok(_) => head.push_str(&line),
-        }
-    }
-    seen.lock().unwrap().push(Seen { at, head });
+    let Some(request) = read_request(&mut reader, at) else {
+        return;
+    };
+    // Recorded before answering: the client may exit as soon as it has the answer.
+    seen.lock().unwrap().push(request);
     let _ = write_reply(&mut stream, reply);
     let _ = stream.shutdown(Shutdown::Both);
-    // Drain anything left so that the close is clean.
-    let _ = reader.read(&mut [0u8; 64]);
+}
+
+fn read_request(reader: &mut BufReader<TcpStream>, at: Instant) -> Option<Seen> {
+    let mut line = String::new();
+    reader.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let target = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    let find = |name: &str| {
+        headers
+            .iter()
+            .find(|(key, _): &&(String, String)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.clone())
+    };
+    let mut body = Vec::new();
+    if find("Transfer-Encoding").is_some_and(|value| value.eq_ignore_ascii_case("chunked")) {
+        loop {
+            let mut size_line = String::new();
+            reader.read_line(&mut size_line).ok()?;
+            let size = usize::from_str_radix(size_line.trim().split(';').next()?, 16).ok()?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                loop {
+                    let mut trailer = String::new();
+                    if reader.read_line(&mut trailer).ok()? == 0 || trailer.trim().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).ok()?;
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(length) = find("Content-Length").and_then(|value| value.parse().ok()) {
+        body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+    }
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    Some(Seen {
+        at,
+        method,
+        path: path.to_owned(),
+        query: url::form_urlencoded::parse(query.as_bytes())
+            .map(|(key, value)| (key.into_owned(), value.into_owned()))
+            .collect(),
+        headers,
+        body,
+    })
 }
 
 fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
@@ -172,6 +274,7 @@ fn reason(code: u16) -> &'static str {
         301 => "Moved Permanently",
         302 => "Found",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
@@ -200,6 +303,59 @@ pub fn normal_body() -> Vec<u8> {
         ("ISS", "Nikolai Chub"),
         ("Tiangong", "Ye Guangfu"),
     ])
+}
+
+/// One raw_data row decoded from RowBinary: source String, fetched_at DateTime64(3) (Int64
+/// milliseconds), attempts UInt32, payload String.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RawRow {
+    pub source: String,
+    pub fetched_at_millis: i64,
+    pub attempts: u32,
+    pub payload: String,
+}
+
+pub fn decode_raw_rows(mut body: &[u8]) -> Vec<RawRow> {
+    fn varint(body: &mut &[u8]) -> u64 {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let byte = body[0];
+            *body = &body[1..];
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        value
+    }
+    fn string(body: &mut &[u8]) -> String {
+        let length = varint(body) as usize;
+        let text = String::from_utf8(body[..length].to_vec()).expect("UTF-8 string");
+        *body = &body[length..];
+        text
+    }
+    let mut rows = Vec::new();
+    while !body.is_empty() {
+        let source = string(&mut body);
+        let fetched_at_millis = i64::from_le_bytes(body[..8].try_into().unwrap());
+        body = &body[8..];
+        let attempts = u32::from_le_bytes(body[..4].try_into().unwrap());
+        body = &body[4..];
+        let payload = string(&mut body);
+        rows.push(RawRow {
+            source,
+            fetched_at_millis,
+            attempts,
+            payload,
+        });
+    }
+    rows
+}
+
+/// A loopback port nothing listens on.
+pub fn refused_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
 }
 
 /// Runs the built binary with a clean astro environment.

@@ -37,7 +37,7 @@ test-rust: build
 test-py: build venv
 	$(VPY) -m pytest tests/py -q
 
-.PHONY: schema ingest sql dbt run clean
+.PHONY: schema ingest sql dbt run bench clean
 
 # The embedded engine is driven by tools/astro_db.py (one process opens the database, works,
 # closes it: chDB allows one holder of a database path at a time).
@@ -63,6 +63,9 @@ run: build venv ## the main job: build, schema, ingest through executable(), dbt
 	$(VPY) tools/astro_db.py ingest
 	DBT_TARGET=embedded $(VPY) tools/dbt_embedded.py build --quiet
 	@$(VPY) tools/astro_db.py sql "$(MARTS_QUERY)"
+
+bench: build venv ## benchmark astro against url() and a Python executable (see BENCHMARKS.md)
+	$(VPY) bench/run.py $(ARGS)
 
 clean: ## remove the build, the Python environment, the embedded database and dbt output
 	cargo clean

@@ -51,6 +51,8 @@ pub enum AttemptError {
     Refused(#[from] Refused),
     #[error("cannot connect: {0}")]
     Connect(String),
+    #[error("TLS failed: {0}")]
+    Tls(String),
     #[error("no complete answer within {}{}", format_duration(*.limit), if *.budget_bound { " (the rest of the --max-elapsed budget)" } else { " (--timeout)" })]
     TimedOut { limit: Duration, budget_bound: bool },
     #[error("the answer was cut short: {0}")]
@@ -79,7 +81,9 @@ impl AttemptError {
             | AttemptError::Interrupted(_)
             | AttemptError::Request(_) => true,
             AttemptError::Status { status, .. } => is_retryable_status(*status),
+            // A certificate the platform does not trust stays untrusted on the next attempt.
             AttemptError::Refused(_)
+            | AttemptError::Tls(_)
             | AttemptError::TooLarge { .. }
             | AttemptError::Redirect(_)
             | AttemptError::Invalid(_) => false,
@@ -168,7 +172,9 @@ impl Fetcher {
                 attempt.follow()
             }
         });
+        let tls = crate::tls::client_config().map_err(|error| SetupError(error.to_string()))?;
         let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .user_agent(concat!("astro/", env!("CARGO_PKG_VERSION")))
             .default_headers(headers)
             .redirect(redirects)
@@ -360,6 +366,9 @@ fn classify_request_error(error: &reqwest::Error) -> AttemptError {
     if let Some(refused) = find_source::<Refused>(error) {
         return AttemptError::Refused(refused.clone());
     }
+    if let Some(tls) = find_source::<rustls::Error>(error) {
+        return AttemptError::Tls(tls.to_string());
+    }
     let description = describe(error);
     if error.is_redirect() {
         AttemptError::Redirect(description)
@@ -382,7 +391,15 @@ fn find_source<'a, E: std::error::Error + 'static>(
         if let Some(found) = error.downcast_ref::<E>() {
             return Some(found);
         }
-        current = error.source();
+        // An io::Error's source() skips the error it wraps (rustls reports through io::Error,
+        // sometimes nested), so descend into the wrapped error itself.
+        current = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
     None
 }
@@ -435,6 +452,9 @@ mod tests {
         assert!(!AttemptError::TooLarge { limit: 1 }.is_transient());
         assert!(!AttemptError::Invalid(Invalid::NotJson("x".into())).is_transient());
         assert!(!AttemptError::Refused(Refused::NoHost).is_transient());
+        assert!(
+            !AttemptError::Tls("invalid peer certificate: UnknownIssuer".into()).is_transient()
+        );
         assert!(!AttemptError::Redirect("loop".into()).is_transient());
     }
 

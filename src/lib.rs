@@ -13,6 +13,7 @@ pub mod load;
 pub mod output;
 pub mod remote;
 pub mod secrets;
+pub mod tls;
 pub mod udf;
 pub mod units;
 pub mod validate;

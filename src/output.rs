@@ -163,7 +163,7 @@ impl Format {
                 write_tsv_escaped(out, row.craft.as_bytes())?;
                 out.write_all(b"\t")?;
                 write_tsv_escaped(out, row.name.as_bytes())?;
-                write!(out, "\t{}\n", row.fetched_at)
+                writeln!(out, "\t{}", row.fetched_at)
             }
             Format::JsonEachRow => write_json_line(out, row),
         }

@@ -151,7 +151,7 @@ fn client_errors_are_not_retried() {
     for code in [400, 401, 403, 404] {
         let server = ApiServer::always(Reply::status(code));
         let output = fetch(&server, &[]);
-        assert_failed(&output, &server, &format!("after 1 attempt in"));
+        assert_failed(&output, &server, "after 1 attempt in");
         assert_eq!(server.requests().len(), 1, "HTTP {code}");
     }
 }

@@ -14,15 +14,21 @@ use crate::validate::{self, Invalid};
 
 pub async fn run(args: FetchArgs, verbose: bool) -> Result<()> {
     let (fetcher, url) = prepare(&args.url, &args.limits, verbose)?;
-    let rows = match args.output {
-        OutputKind::Raw => raw_row(&fetcher, &url, args.format).await?,
-        OutputKind::People => people_rows(&fetcher, &url, args.format).await?,
+    // Both arms write only once the whole answer is fetched and validated.
+    let written = match args.output {
+        OutputKind::Raw => {
+            let record = fetch_raw(&fetcher, &url).await?;
+            // Escaped straight into stdout: no second copy of a large payload in memory.
+            let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            write_raw_row(&mut stdout, &record, args.format).and_then(|()| stdout.flush())
+        }
+        OutputKind::People => {
+            let rows = people_rows(&fetcher, &url, args.format).await?;
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&rows).and_then(|()| stdout.flush())
+        }
     };
-    let mut stdout = BufWriter::new(io::stdout().lock());
-    stdout
-        .write_all(&rows)
-        .and_then(|()| stdout.flush())
-        .context("cannot write the rows to stdout")
+    written.context("cannot write the rows to stdout")
 }
 
 /// The API URL and a fetcher with the limits and request headers of the command line (shared
@@ -78,21 +84,16 @@ pub async fn fetch_raw(fetcher: &Fetcher, url: &Url) -> Result<RawRecord, FetchE
 }
 
 /// The single raw row, formatted.
-async fn raw_row(fetcher: &Fetcher, url: &Url, format: Format) -> Result<Vec<u8>> {
-    let record = fetch_raw(fetcher, url).await?;
-    let fetched_at = record.fetched_at.to_clickhouse();
-    // The escaped payload grows only by the escapes it needs.
-    let mut rows = Vec::with_capacity(record.payload.len() + record.payload.len() / 16 + 256);
+fn write_raw_row(out: &mut impl Write, record: &RawRecord, format: Format) -> io::Result<()> {
     format.write_raw(
-        &mut rows,
+        out,
         &RawRow {
             source: &record.source,
-            fetched_at: &fetched_at,
+            fetched_at: &record.fetched_at.to_clickhouse(),
             attempts: record.attempts,
             payload: &record.payload,
         },
-    )?;
-    Ok(rows)
+    )
 }
 
 /// One row per person, formatted while the answer is validated (one pass, no tree).

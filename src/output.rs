@@ -20,25 +20,32 @@ pub enum Format {
 /// other control characters ClickHouse escapes, plus the single quote (as ClickHouse does), so
 /// the text parses back byte for byte.
 pub fn write_tsv_escaped(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
-    let mut start = 0;
-    for (index, byte) in value.iter().enumerate() {
-        let escaped: &[u8] = match byte {
-            b'\\' => b"\\\\",
-            b'\t' => b"\\t",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\0' => b"\\0",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            b'\'' => b"\\'",
-            _ => continue,
-        };
-        out.write_all(&value[start..index])?;
-        out.write_all(escaped)?;
-        start = index + 1;
+    let mut rest = value;
+    while let Some(at) = rest
+        .iter()
+        .position(|byte| TSV_ESCAPE[usize::from(*byte)] != 0)
+    {
+        out.write_all(&rest[..at])?;
+        out.write_all(&[b'\\', TSV_ESCAPE[usize::from(rest[at])]])?;
+        rest = &rest[at + 1..];
     }
-    out.write_all(&value[start..])
+    out.write_all(rest)
 }
+
+/// For each byte, the letter of its TabSeparated escape (`t` for a tab), or 0 when the byte
+/// stands for itself.
+const TSV_ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b'\\' as usize] = b'\\';
+    table[b'\t' as usize] = b't';
+    table[b'\n' as usize] = b'n';
+    table[b'\r' as usize] = b'r';
+    table[0] = b'0';
+    table[0x08] = b'b';
+    table[0x0c] = b'f';
+    table[b'\'' as usize] = b'\'';
+    table
+};
 
 /// Reverses [`write_tsv_escaped`] for one field (used by the UDF to read its input rows).
 /// Unknown escapes keep the escaped character, as ClickHouse's parser does.
@@ -163,7 +170,9 @@ impl Format {
                 write_tsv_escaped(out, row.craft.as_bytes())?;
                 out.write_all(b"\t")?;
                 write_tsv_escaped(out, row.name.as_bytes())?;
-                writeln!(out, "\t{}", row.fetched_at)
+                out.write_all(b"\t")?;
+                out.write_all(row.fetched_at.as_bytes())?;
+                out.write_all(b"\n")
             }
             Format::JsonEachRow => write_json_line(out, row),
         }

@@ -59,28 +59,56 @@ fn classify(error: serde_json::Error) -> Invalid {
 /// Removes the whitespace between JSON tokens, in place. `json` must be valid JSON (validate
 /// first): strings are copied verbatim, escapes included.
 pub fn compact_in_place(json: &mut Vec<u8>) {
+    // Runs are found with `position` (a tight scan) and moved only once something was removed,
+    // so an answer that is compact already costs one read and no writes.
+    let mut read = 0;
     let mut write = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for read in 0..json.len() {
-        let byte = json[read];
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                in_string = false;
-            }
-        } else if matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
-            continue;
-        } else if byte == b'"' {
-            in_string = true;
+    let length = json.len();
+    while read < length {
+        // Outside strings: up to the next whitespace or string.
+        let run = json[read..]
+            .iter()
+            .position(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'"'))
+            .unwrap_or(length - read);
+        move_run(json, read, write, run);
+        read += run;
+        write += run;
+        if read == length {
+            break;
         }
-        json[write] = byte;
-        write += 1;
+        if json[read] != b'"' {
+            read += 1;
+            continue;
+        }
+        // A string, from its opening quote to its closing one; `\x` never ends it.
+        let mut end = read + 1;
+        loop {
+            let rest = json.get(end..).unwrap_or_default();
+            end += rest
+                .iter()
+                .position(|byte| matches!(byte, b'"' | b'\\'))
+                .unwrap_or(rest.len());
+            match json.get(end) {
+                Some(b'\\') => end += 2,
+                Some(_) => {
+                    end += 1;
+                    break;
+                }
+                None => break,
+            }
+        }
+        let end = end.min(length);
+        move_run(json, read, write, end - read);
+        write += end - read;
+        read = end;
     }
     json.truncate(write);
+}
+
+fn move_run(json: &mut [u8], from: usize, to: usize, length: usize) {
+    if from != to {
+        json.copy_within(from..from + length, to);
+    }
 }
 
 struct AnswerSeed<F> {
@@ -105,7 +133,7 @@ impl<'de, F: FnMut(Person<'de>)> Visitor<'de> for AnswerSeed<F> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<usize, A::Error> {
         let mut message_ok = false;
         let mut people = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(StringField(key)) = map.next_key()? {
             match key.as_ref() {
                 "message" => {
                     let message: serde_json::Value = map.next_value()?;
@@ -189,7 +217,7 @@ impl<'de> Visitor<'de> for PersonSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Person<'de>, A::Error> {
         let mut craft = None;
         let mut name = None;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+        while let Some(StringField(key)) = map.next_key()? {
             let slot = match key.as_ref() {
                 "craft" => &mut craft,
                 "name" => &mut name,
@@ -325,6 +353,30 @@ mod tests {
         assert!(check_json(br#"{"a": [1, 2]}"#).is_ok());
         assert!(check_json(b"42").is_ok());
         assert!(check_json(b"{oops").is_err());
+    }
+
+    #[test]
+    fn compaction_keeps_the_value() {
+        let documents = [
+            "{}",
+            " [ ] ",
+            "{\"a\":\"\\\\\"}",
+            "{ \"k\" : \"ends with backslash \\\\\" , \"q\" : \"\\\" quoted \\\" \" }",
+            "[1, 2.5e3, true, false, null, \"\\u00e9 \\ud83d\\ude80 tab\\t\"]",
+            "\n\t{\"people\" :\r\n [ {\"name\": \"a  b\"} ] }\n",
+            "\"   spaces inside   \"",
+        ];
+        for document in documents {
+            let mut compact = document.as_bytes().to_vec();
+            compact_in_place(&mut compact);
+            let before: serde_json::Value = serde_json::from_str(document).unwrap();
+            let after: serde_json::Value = serde_json::from_slice(&compact).unwrap();
+            assert_eq!(before, after, "{document}");
+            let mut again = compact.clone();
+            compact_in_place(&mut again);
+            // Whitespace left outside a string would be removed by a second pass.
+            assert_eq!(again, compact, "idempotent: {document}");
+        }
     }
 
     #[test]

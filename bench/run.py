@@ -55,7 +55,6 @@ sys.path.insert(0, str(REPO_ROOT / "tests" / "py"))
 
 import embedded  # noqa: E402
 from api_server import ApiServer, Reply, astros_body  # noqa: E402
-from conftest import write_test_functions  # noqa: E402  (the loopback UDF XML copy)
 
 MIB = 1024 * 1024
 RAW_COLUMNS = "source String, fetched_at DateTime64(3, ''UTC''), attempts UInt32, payload String"
@@ -297,7 +296,8 @@ class Bench:
         scripts = self.workdir / "user_scripts"
         install_user_scripts(scripts, interpreter)
         self.scripts = scripts
-        functions = write_test_functions(self.workdir / "functions")
+        functions = embedded.write_functions_with_flags(
+            self.workdir / "functions", "--allow-host 127.0.0.1 --allow-private")
         self.results["python_interpreter"] = interpreter
 
         small_body = astros_body(SMALL_PEOPLE)

@@ -45,7 +45,8 @@ DICTIONARIES_DIR = REPO_ROOT / "clickhouse_config" / "dictionaries"
 __all__ = [
     "REPO_ROOT", "SQL_DIR", "EMBEDDED_DIR", "SCHEDULE_DIR", "INGEST_FILE", "USER_SCRIPTS_DIR",
     "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "Database", "default_db_path",
-    "config_path", "write_config", "connection_string", "chdb_options", "schema_files",
+    "config_path", "write_config", "write_functions_with_flags", "connection_string",
+    "chdb_options", "schema_files",
     "split_statements",
 ]
 
@@ -117,6 +118,23 @@ def connection_string(db_path: str | os.PathLike, **config_kwargs) -> str:
     """
     cfg = write_config(db_path, **config_kwargs)
     return f"{os.path.realpath(db_path)}?config-file={cfg}"
+
+
+def write_functions_with_flags(target: str | os.PathLike, extra_flags: str) -> Path:
+    """Copy the shipped clickhouse_config/functions/*_function.xml into `target`, appending
+    `extra_flags` to every `astro udf` command line (e.g. `--allow-host 127.0.0.1
+    --allow-private` for a loopback API in tests and benchmarks; the shipped files keep the safe
+    default allowlist). Returns `target`, usable as `functions_dir`."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for src in sorted(FUNCTIONS_DIR.glob("*_function.xml")):
+        text = src.read_text()
+        new, count = re.subn(r"(<command>\s*astro udf\b[^<]*?)(\s*</command>)",
+                             lambda m: f"{m.group(1)} {extra_flags}{m.group(2)}", text)
+        if count == 0 and "astro udf" in text:
+            raise ValueError(f"no astro udf command line found in {src}")
+        (target / src.name).write_text(new)
+    return target
 
 
 def schema_files(schedule: bool = False) -> list[Path]:

@@ -19,7 +19,6 @@ Fixtures
 from __future__ import annotations
 
 import os
-import re
 import sys
 from pathlib import Path
 
@@ -62,16 +61,9 @@ def api_url(api, monkeypatch):
 
 
 def write_test_functions(target: Path, extra_flags: str = TEST_UDF_FLAGS) -> Path:
-    """Copy the shipped *_function.xml files into `target`, appending `extra_flags` to every
-    `astro udf` command line. Returns `target`."""
-    target.mkdir(parents=True, exist_ok=True)
-    for src in sorted(embedded.FUNCTIONS_DIR.glob("*_function.xml")):
-        text = src.read_text()
-        new, n = re.subn(r"(<command>\s*astro udf\b[^<]*?)(\s*</command>)",
-                         lambda m: f"{m.group(1)} {extra_flags}{m.group(2)}", text)
-        assert n > 0 or "astro udf" not in text, f"no astro udf command rewritten in {src}"
-        (target / src.name).write_text(new)
-    return target
+    """The shipped UDF XML with the loopback allowance, in `target` (see
+    embedded.write_functions_with_flags)."""
+    return embedded.write_functions_with_flags(target, extra_flags)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::fetch::Policy;
+use crate::fetch::{Fetcher, Policy};
+use crate::guard::Guard;
 use crate::output::Format;
+use crate::secrets::request_headers;
 use crate::units::{parse_duration, parse_size};
 
 pub const DEFAULT_API_URL: &str = "http://api.open-notify.org/astros.json";
@@ -179,6 +181,16 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// A fetcher with these limits, the request headers (headers file, ASTRO_BEARER_TOKEN) and
+    /// `guard` deciding what may be reached.
+    pub fn fetcher(&self, guard: Guard, verbose: bool) -> anyhow::Result<Fetcher> {
+        let headers = request_headers(
+            self.headers_file.as_deref(),
+            std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
+        )?;
+        Ok(Fetcher::new(self.policy(), guard, headers, verbose)?)
+    }
+
     pub fn policy(&self) -> Policy {
         Policy {
             max_attempts: self.max_attempts,

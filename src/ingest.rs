@@ -9,7 +9,7 @@ use crate::cli::{DEFAULT_API_URL, FetchArgs, Limits, OutputKind};
 use crate::fetch::{FetchError, Fetched, Fetcher};
 use crate::guard::Guard;
 use crate::output::{Format, PersonRow, RawRow, Timestamp};
-use crate::secrets::{redact_url, request_headers};
+use crate::secrets::redact_url;
 use crate::validate::{self, Invalid};
 
 pub async fn run(args: FetchArgs, verbose: bool) -> Result<()> {
@@ -37,12 +37,7 @@ pub fn prepare(url: &str, limits: &Limits, verbose: bool) -> Result<(Fetcher, Ur
     // The URL may carry credentials, so a parse error does not repeat it.
     let url = Url::parse(effective_url(url))
         .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
-    let headers = request_headers(
-        limits.headers_file.as_deref(),
-        std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
-    )?;
-    let fetcher = Fetcher::new(limits.policy(), Guard::open(), headers, verbose)?;
-    Ok((fetcher, url))
+    Ok((limits.fetcher(Guard::open(), verbose)?, url))
 }
 
 /// An empty `--url`/ASTRO_API_URL (as a shell or a compose file may set it) means "not set".
@@ -69,10 +64,9 @@ pub struct RawRecord {
 /// answer compacted in place).
 pub async fn fetch_raw(fetcher: &Fetcher, url: &Url) -> Result<RawRecord, FetchError> {
     let fetched: Fetched<String> = fetcher
-        .fetch(url, |mut body, _| {
+        .fetch(url, |body, _| {
             validate::for_each_person(&body, |_| {})?;
-            validate::compact_in_place(&mut body);
-            String::from_utf8(body).map_err(|error| Invalid::NotJson(error.to_string()))
+            validate::into_compact_string(body)
         })
         .await?;
     Ok(RawRecord {

@@ -15,7 +15,6 @@ use crate::cli::UdfArgs;
 use crate::fetch::Fetcher;
 use crate::guard::Guard;
 use crate::output::{tsv_unescape, write_tsv_escaped};
-use crate::secrets::request_headers;
 use crate::validate;
 
 pub fn serve(
@@ -25,12 +24,8 @@ pub fn serve(
     input: impl BufRead,
     mut output: impl Write,
 ) -> Result<()> {
-    let headers = request_headers(
-        args.limits.headers_file.as_deref(),
-        std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
-    )?;
     let guard = Guard::restricted(args.allow_hosts, args.allow_private);
-    let fetcher = Fetcher::new(args.limits.policy(), guard, headers, verbose)?;
+    let fetcher = args.limits.fetcher(guard, verbose)?;
     let concurrency = usize::from(args.concurrency);
     let mut lines = input.split(b'\n');
     let mut next_line = move || -> Result<Option<Vec<u8>>> {
@@ -89,11 +84,9 @@ async fn answer_block(
                 .and_then(|text| Url::parse(text.trim()).ok())
                 .with_context(|| format!("row {row_number}: not a valid URL"))?;
             let fetched = fetcher
-                .fetch(&url, |mut body, _| {
+                .fetch(&url, |body, _| {
                     validate::check_json(&body)?;
-                    validate::compact_in_place(&mut body);
-                    String::from_utf8(body)
-                        .map_err(|error| validate::Invalid::NotJson(error.to_string()))
+                    validate::into_compact_string(body)
                 })
                 .await
                 .with_context(|| format!("row {row_number}"))?;

@@ -111,6 +111,12 @@ fn move_run(json: &mut [u8], from: usize, to: usize, length: usize) {
     }
 }
 
+/// The validated answer as compact JSON text (the raw payload and the UDF's answer).
+pub fn into_compact_string(mut json: Vec<u8>) -> Result<String, Invalid> {
+    compact_in_place(&mut json);
+    String::from_utf8(json).map_err(|error| Invalid::NotJson(error.to_string()))
+}
+
 struct AnswerSeed<F> {
     on_person: F,
 }

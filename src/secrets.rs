@@ -1,11 +1,12 @@
 //! Secrets stay out of SQL, errors and logs: request headers come from the environment or a
-//! file, and every URL is shown with its credentials and secret-looking query values removed.
+//! file, and every URL is shown with its credentials and secret-looking query and fragment
+//! values removed ([`redact_url`]).
 
 use std::path::Path;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use thiserror::Error;
-use url::Url;
+use url::{Position, Url};
 
 #[derive(Debug, Error)]
 pub enum HeaderError {
@@ -65,49 +66,162 @@ fn parse_header_lines(
     Ok(())
 }
 
-/// Query parameters whose values are hidden when a URL is shown.
+/// What replaces a hidden value.
+const REDACTED: &str = "REDACTED";
+
+/// Parts of parameter names (lower case, percent-decoded) that mark the value as secret.
+/// A substring match errs towards hiding: `monkey` or `author` lose their values too.
+const SECRET_NAME_PARTS: [&str; 14] = [
+    "key",        // api_key, apikey, x-api-key, access_key
+    "token",      // access_token, refresh_token, x-amz-security-token
+    "secret",     // client_secret
+    "password",   //
+    "passwd",     //
+    "passphrase", //
+    "pwd",        //
+    "auth",       // auth, authorization, oauth_signature
+    "sig",        // sig (Azure SAS), signature, x-amz-signature, x-goog-signature
+    "credential", // x-amz-credential, x-goog-credential
+    "session",    // session, session_id, jsessionid
+    "sessid",     // phpsessid
+    "jwt",        //
+    "assertion",  // client_assertion (a signed JWT, RFC 7523)
+];
+
+/// Names that are secret only when they are the whole name: as parts they are too common
+/// (`zipcode`, `country_code`, `inside`, `compass`).
+/// `code` is the OAuth 2 authorization code (RFC 6749, section 4.1.2): short-lived, but whoever
+/// reads it in a log within its lifetime can trade it for tokens. Hiding `?code=US` costs
+/// only a little readability, so it is hidden.
+const SECRET_NAMES: [&str; 3] = ["code", "pass", "sid"];
+
+/// Whether a parameter name (as written in the URL) marks a secret value: matched after
+/// percent-decoding (`api%5Fkey`, `+` as a space) and case-insensitively.
 fn is_secret_parameter(name: &str) -> bool {
-    const HINTS: [&str; 8] = [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "auth",
-        "signature",
-        "sig",
-    ];
-    let name = name.to_ascii_lowercase();
-    HINTS.iter().any(|hint| name.contains(hint))
+    let decoded: String = url::form_urlencoded::parse(name.as_bytes())
+        .map(|(name, value)| name.into_owned() + &value)
+        .collect();
+    let name = decoded.to_lowercase();
+    SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
+        || SECRET_NAMES.iter().any(|exact| name == *exact)
 }
 
-/// The URL as it may be shown in rows, errors and logs: no user name or password, and the
-/// values of secret-looking query parameters replaced by `REDACTED`.
-pub fn redact_url(url: &Url) -> String {
-    let mut shown = url.clone();
-    // Both setters fail only for URLs that cannot have credentials, which then have none.
-    let _ = shown.set_username("");
-    let _ = shown.set_password(None);
-    if shown.query().is_some() {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(name, value)| {
-                let value = if is_secret_parameter(&name) {
-                    "REDACTED".to_owned()
-                } else {
-                    value.into_owned()
-                };
-                (name.into_owned(), value)
-            })
-            .collect();
-        shown.query_pairs_mut().clear().extend_pairs(pairs);
+/// Whether a bare piece of a fragment looks like a credential rather than an anchor: 16 or
+/// more characters of a token alphabet (base64, base64url, hex, JWT, percent-encoding), with
+/// both letters and digits. `#section-2` and `#L10-L20` stay; `#eyJhbGciOi...` goes.
+fn looks_like_credential(text: &str) -> bool {
+    text.chars().count() >= 16
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~+/=%".contains(c))
+        && text.chars().any(|c| c.is_ascii_digit())
+        && text.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+/// Where redaction runs: the query goes to the server, the fragment never does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Query,
+    Fragment,
+}
+
+/// Redacts `name=value` parameters in a query or fragment, editing the text in place:
+/// parameters are separated by `&` or `;`, the name ends at the first `=`, and everything
+/// else is copied byte for byte (`?flag` stays `?flag`, `%20` stays `%20`).
+///
+/// A secret value runs to the next `&`, even across a `;`: servers differ on whether `;`
+/// separates parameters, and a password `a;b` cut at the `;` would show `b`. An empty secret
+/// value stays empty (`api_key=` shows that the key was missing and hides nothing).
+fn redact_parameters(text: &str, part: Part) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for (index, chunk) in text.split('&').enumerate() {
+        if index > 0 {
+            shown.push('&');
+        }
+        redact_chunk(chunk, part, &mut shown);
     }
-    shown.to_string()
+    shown
+}
+
+/// One `&`-separated chunk, whose `;`-separated pieces are parameters too.
+fn redact_chunk(chunk: &str, part: Part, shown: &mut String) {
+    let mut rest = chunk;
+    let mut first = true;
+    loop {
+        let (piece, next) = match rest.split_once(';') {
+            Some((piece, next)) => (piece, Some(next)),
+            None => (rest, None),
+        };
+        if !first {
+            shown.push(';');
+        }
+        first = false;
+        match piece.split_once('=') {
+            Some((name, _)) if is_secret_parameter(name) => {
+                // The value is the whole rest of the chunk (see `redact_parameters`).
+                let value_start = name.len() + 1;
+                let value = &rest[value_start..];
+                shown.push_str(&rest[..value_start]);
+                if !value.is_empty() {
+                    shown.push_str(REDACTED);
+                }
+                return;
+            }
+            Some((name, value)) if part == Part::Fragment && looks_like_credential(value) => {
+                shown.push_str(name);
+                shown.push('=');
+                shown.push_str(REDACTED);
+            }
+            _ if part == Part::Fragment && looks_like_credential(piece) => {
+                // Also catches base64 with `=` padding, which reads as `name=`.
+                shown.push_str(REDACTED);
+            }
+            _ => shown.push_str(piece),
+        }
+        match next {
+            Some(next) => rest = next,
+            None => return,
+        }
+    }
+}
+
+/// The URL as it may be shown in rows, errors and logs: exactly `url.as_str()`, except that
+/// the user name and password are removed and secret values are replaced by `REDACTED`.
+///
+/// - Query: the values of parameters whose names look secret (see `SECRET_NAME_PARTS` and
+///   `SECRET_NAMES`, matched case-insensitively after percent-decoding), edited in place, so
+///   the rest of the query keeps its exact spelling. A parameter without `=` stays as given.
+/// - Fragment: never sent to the server, yet OAuth's implicit flow puts `#access_token=...`
+///   there. The same rule applies to its `name=value` pairs, and, since nothing in the
+///   fragment matters to the fetch, any value or bare piece that looks like a credential (16 or
+///   more token characters with letters and digits) is replaced too, a whole fragment such as
+///   `#eyJhbGciOi...` included. Short anchors (`#section-2`) stay readable.
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = String::with_capacity(url.as_str().len());
+    if url.username().is_empty() && url.password().is_none() {
+        shown.push_str(&url[..Position::AfterPath]);
+    } else {
+        shown.push_str(&url[..Position::BeforeUsername]);
+        shown.push_str(&url[Position::BeforeHost..Position::AfterPath]);
+    }
+    if let Some(query) = url.query() {
+        shown.push('?');
+        shown.push_str(&redact_parameters(query, Part::Query));
+    }
+    if let Some(fragment) = url.fragment() {
+        shown.push('#');
+        shown.push_str(&redact_parameters(fragment, Part::Fragment));
+    }
+    shown
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shown(text: &str) -> String {
+        redact_url(&Url::parse(text).unwrap())
+    }
 
     #[test]
     fn redacts_credentials_and_secret_parameters() {
@@ -123,6 +237,187 @@ mod tests {
         assert!(!shown.contains("hunter2") && !shown.contains("abc123") && !shown.contains("xyz"));
         let plain = Url::parse("http://api.open-notify.org/astros.json").unwrap();
         assert_eq!(redact_url(&plain), "http://api.open-notify.org/astros.json");
+    }
+
+    #[test]
+    fn user_info_is_removed_in_every_form() {
+        for (given, expected) in [
+            ("https://user:pw@h.example/x", "https://h.example/x"),
+            ("https://ghp_token0123@h.example/x", "https://h.example/x"),
+            (
+                "https://:pw@h.example:8443/x?a=1",
+                "https://h.example:8443/x?a=1",
+            ),
+            ("http://u%40x:p%3Aw@[::1]:9/", "http://[::1]:9/"),
+        ] {
+            assert_eq!(shown(given), expected, "{given}");
+        }
+    }
+
+    #[test]
+    fn every_secret_name_is_redacted() {
+        for name in [
+            "api_key",
+            "apikey",
+            "key",
+            "X-Api-Key",
+            "access_token",
+            "refresh_token",
+            "token",
+            "client_secret",
+            "secret",
+            "password",
+            "passwd",
+            "passphrase",
+            "pwd",
+            "pass",
+            "auth",
+            "Authorization",
+            "oauth_signature",
+            "sig",
+            "signature",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "X-Amz-Security-Token",
+            "X-Goog-Credential",
+            "session",
+            "session_id",
+            "JSESSIONID",
+            "PHPSESSID",
+            "sid",
+            "jwt",
+            "client_assertion",
+            "code",
+            "CODE",
+        ] {
+            let text = format!("https://h.example/p?page=1&{name}=S3CR3T-VALUE&n=2");
+            assert_eq!(
+                shown(&text),
+                format!("https://h.example/p?page=1&{name}=REDACTED&n=2"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_names_keep_their_values() {
+        for name in [
+            "page",
+            "limit",
+            "cursor",
+            "lat",
+            "lon",
+            "n",
+            "format",
+            "zipcode",
+            "country_code",
+            "codec",
+            "state",
+            "side",
+            "compass",
+        ] {
+            let text = format!("https://h.example/p?{name}=visible");
+            assert_eq!(shown(&text), text, "{name}");
+        }
+    }
+
+    #[test]
+    fn the_rest_of_the_url_keeps_its_exact_spelling() {
+        for exact in [
+            "http://h.example/p?flag",
+            "http://h.example/p?flag&x=1",
+            "http://h.example/p?q=a%20b&r=a+b",
+            "http://h.example/p?q=%7e&r=~&s=%2F",
+            "http://h.example/p?a=1;b=2",
+            "http://h.example/p?&&a=&=b&",
+            "http://h.example/p?",
+            "http://h.example/p?a==b=c",
+            "http://h.example/p#",
+            "http://h.example/p#section-2",
+            "http://h.example/p#L10-L20",
+            "http://h.example/p#/users/42?tab=info",
+            "http://h.example/p?page=2#page=2",
+            "https://h.example:8443/a/../b/%2e/c?x=%ZZ",
+        ] {
+            let url = Url::parse(exact).unwrap();
+            assert_eq!(redact_url(&url), url.as_str(), "{exact}");
+        }
+        // Only the secret value changes; the neighbours keep their spelling.
+        assert_eq!(
+            shown("http://h.example/p?flag&q=a%20b+c&token=t0k&empty=&x"),
+            "http://h.example/p?flag&q=a%20b+c&token=REDACTED&empty=&x"
+        );
+    }
+
+    #[test]
+    fn names_are_matched_after_percent_decoding() {
+        assert_eq!(
+            shown("http://h.example/?api%5Fkey=abc&API%5fKEY=def&%61uth=ghi&pass%77ord=jkl"),
+            "http://h.example/?api%5Fkey=REDACTED&API%5fKEY=REDACTED&%61uth=REDACTED&pass%77ord=REDACTED"
+        );
+        // `+` is a space in a form-encoded name; the name still reads as a key.
+        assert_eq!(
+            shown("http://h.example/?api+key=abc"),
+            "http://h.example/?api+key=REDACTED"
+        );
+    }
+
+    #[test]
+    fn repeated_and_empty_secret_parameters() {
+        assert_eq!(
+            shown("http://h.example/?key=a&key=b&key=&key&Key=c"),
+            "http://h.example/?key=REDACTED&key=REDACTED&key=&key&Key=REDACTED"
+        );
+    }
+
+    #[test]
+    fn semicolons_separate_names_but_never_cut_a_secret() {
+        assert_eq!(
+            shown("http://h.example/?page=1;token=abc&n=2"),
+            "http://h.example/?page=1;token=REDACTED&n=2"
+        );
+        // The value of a secret runs to the next `&`: `b` and `c=d` may be part of it.
+        assert_eq!(
+            shown("http://h.example/?pwd=a;b;c=d&n=2"),
+            "http://h.example/?pwd=REDACTED&n=2"
+        );
+        assert_eq!(
+            shown("http://h.example/?pwd=;tail&n=2"),
+            "http://h.example/?pwd=REDACTED&n=2"
+        );
+    }
+
+    #[test]
+    fn fragments_are_redacted_too() {
+        for (given, expected) in [
+            (
+                "https://app.example/cb#access_token=ya29.a0AfH6SMB&token_type=Bearer&expires_in=3600",
+                // `token_type` holds "token": a name match hides it too, harmlessly.
+                "https://app.example/cb#access_token=REDACTED&token_type=REDACTED&expires_in=3600",
+            ),
+            (
+                "https://app.example/cb#state=xyz;id_token=eyJ0.eyJ1.c2ln",
+                "https://app.example/cb#state=xyz;id_token=REDACTED",
+            ),
+            (
+                "https://app.example/cb#eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl",
+                "https://app.example/cb#REDACTED",
+            ),
+            (
+                "https://app.example/cb#dGhpcyBpcyBhIHNlY3JldCAx==",
+                "https://app.example/cb#REDACTED",
+            ),
+            (
+                "https://app.example/cb#nonce=0123456789abcdef0123",
+                "https://app.example/cb#nonce=REDACTED",
+            ),
+            (
+                "https://app.example/cb#/route&6b1f3c0e9a2d4b7f8e5c",
+                "https://app.example/cb#/route&REDACTED",
+            ),
+        ] {
+            assert_eq!(shown(given), expected, "{given}");
+        }
     }
 
     #[test]
@@ -148,5 +443,145 @@ mod tests {
             "{error}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Property tests: 3 properties of 512 cases each (1,536 URLs a run), well under a second.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        pub(crate) const CASES: u32 = 512;
+
+        fn config() -> ProptestConfig {
+            ProptestConfig {
+                cases: CASES,
+                // A failure prints its minimal input; no regression files in the source tree.
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            }
+        }
+
+        /// Text that often parses as a URL, and sometimes barely.
+        fn url_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                "(https?|ftp|file|data|ws|x-y):(//)?\\PC{0,80}",
+                "https?://[a-z0-9.:@\\[\\]%_-]{0,30}/[ -~]{0,60}",
+                "https?://h\\.example/[a-z]{0,5}\\?[a-zA-Z_%0-9=&;#+ ]{0,60}",
+            ]
+        }
+
+        /// Names whose values must be hidden, as they may be written: any case, and sometimes
+        /// one character percent-encoded.
+        fn secret_name() -> impl Strategy<Value = String> {
+            let names = prop::sample::select(vec![
+                "api_key",
+                "access_token",
+                "client_secret",
+                "password",
+                "passwd",
+                "passphrase",
+                "pwd",
+                "pass",
+                "auth",
+                "sig",
+                "X-Amz-Credential",
+                "X-Amz-Signature",
+                "X-Amz-Security-Token",
+                "session",
+                "PHPSESSID",
+                "sid",
+                "jwt",
+                "client_assertion",
+                "code",
+            ]);
+            (
+                names,
+                any::<u64>(),
+                any::<prop::sample::Index>(),
+                any::<bool>(),
+            )
+                .prop_map(|(name, cases, encoded, encode)| {
+                    let at = encoded.index(name.len());
+                    name.chars()
+                        .enumerate()
+                        .map(|(index, c)| {
+                            let c = if cases >> (index % 64) & 1 == 1 {
+                                c.to_ascii_uppercase()
+                            } else {
+                                c.to_ascii_lowercase()
+                            };
+                            if encode && index == at {
+                                format!("%{:02X}", c as u32)
+                            } else {
+                                c.to_string()
+                            }
+                        })
+                        .collect()
+                })
+        }
+
+        /// Parameters without digits, so that a secret made of digits cannot appear by chance.
+        fn plain_parameters() -> impl Strategy<Value = Vec<String>> {
+            prop::collection::vec("[a-z_]{0,6}(=[a-zA-Z%+~. =-]{0,8})?", 0..4)
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            #[test]
+            fn redaction_never_panics(text in url_text()) {
+                if let Ok(url) = Url::parse(&text) {
+                    let shown = redact_url(&url);
+                    let plain = url.username().is_empty()
+                        && url.password().is_none()
+                        && url.query().is_none()
+                        && url.fragment().is_none();
+                    if plain {
+                        prop_assert_eq!(&shown, url.as_str());
+                    }
+                }
+            }
+
+            #[test]
+            fn a_secret_value_never_shows(
+                name in secret_name(),
+                head in "[0-9]{8}",
+                separator in prop::sample::select(vec!["", ";", ";x=", "=", "%3B", "+", " ", "/"]),
+                tail in "[0-9]{8}",
+                before in plain_parameters(),
+                after in plain_parameters(),
+                in_fragment in any::<bool>(),
+            ) {
+                let mut parameters = before;
+                parameters.push(format!("{name}={head}{separator}{tail}"));
+                parameters.extend(after);
+                let mark = if in_fragment { "?n=x#" } else { "?" };
+                let text = format!("https://user:{tail}@h.example/p{mark}{}", parameters.join("&"));
+                let url = Url::parse(&text).unwrap();
+                let shown = redact_url(&url);
+                prop_assert!(!shown.contains(&head), "{} -> {}", url, shown);
+                prop_assert!(!shown.contains(&tail), "{} -> {}", url, shown);
+            }
+
+            #[test]
+            fn a_url_without_secrets_is_shown_exactly(
+                path in "[a-zA-Z0-9/._~%-]{0,20}",
+                parameters in prop::collection::vec(
+                    ("[a-z]{0,8}", "(=[ -~&&[^#&;]]{0,12})?"), 0..6),
+                port in prop::option::of(1u16..),
+            ) {
+                let parameters: Vec<String> = parameters
+                    .into_iter()
+                    .filter(|(name, _)| !is_secret_parameter(name))
+                    .map(|(name, value)| name + &value)
+                    .collect();
+                let port = port.map(|port| format!(":{port}")).unwrap_or_default();
+                let text = format!("http://h.example{port}/{path}?{}", parameters.join("&"));
+                let url = Url::parse(&text).unwrap();
+                prop_assert_eq!(redact_url(&url), url.as_str());
+            }
+
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! Server-side request forgery guard for URLs that come from SQL users (the UDF): only http and
-//! https, only hosts on an allowlist, and no loopback, private, link-local or otherwise
-//! internal addresses unless explicitly allowed. Addresses are checked where the connection is
-//! made (in the DNS resolver), so a name that resolves to an internal address is refused even
-//! if it passed the allowlist, and every redirect hop is checked again.
+//! https, only hosts on an allowlist, and no address outside the public internet (loopback,
+//! private, link-local and every other special-purpose block) unless explicitly allowed.
+//! Addresses are checked where the connection is made (in the DNS resolver), so a name that
+//! resolves to an internal address is refused even if it passed the allowlist, and every
+//! redirect hop is checked again.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
@@ -20,11 +22,25 @@ pub enum Refused {
     #[error("host `{host}` is not on the allowlist ({allowed}); allow it with --allow-host")]
     HostNotAllowed { host: String, allowed: String },
     #[error(
-        "host `{host}` resolves to {ip}, a loopback, private or link-local address; allow it with --allow-private"
+        "{}, {why}: not a public address; allow internal addresses with --allow-private",
+        subject(host, ip)
     )]
-    InternalAddress { host: String, ip: IpAddr },
+    InternalAddress {
+        host: String,
+        ip: IpAddr,
+        why: NotPublic,
+    },
     #[error("host `{0}` did not resolve to any address")]
     Unresolved(String),
+}
+
+/// "host `x` resolves to 10.0.0.1", or "address 10.0.0.1" when the URL named the address.
+fn subject(host: &str, ip: &IpAddr) -> String {
+    if host == ip.to_string() {
+        format!("address {ip}")
+    } else {
+        format!("host `{host}` resolves to {ip}")
+    }
 }
 
 /// What the fetcher may reach.
@@ -92,13 +108,16 @@ impl Guard {
     }
 
     pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
-        if self.allow_internal || is_public(ip) {
-            Ok(())
-        } else {
-            Err(Refused::InternalAddress {
+        if self.allow_internal {
+            return Ok(());
+        }
+        match not_public(ip) {
+            None => Ok(()),
+            Some(why) => Err(Refused::InternalAddress {
                 host: host.to_owned(),
                 ip,
-            })
+                why,
+            }),
         }
     }
 }
@@ -111,47 +130,435 @@ fn host_matches(entry: &str, host: &str) -> bool {
     }
 }
 
-/// Whether an address is reachable on the public internet (not loopback, private, link-local,
-/// shared, multicast, documentation or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(ip) => is_public_v4(ip),
-        IpAddr::V6(ip) => {
-            if let Some(mapped) = ip.to_ipv4_mapped() {
-                return is_public_v4(mapped);
-            }
-            let segments = ip.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address.
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                let [a, b] = segments[6].to_be_bytes();
-                let [c, d] = segments[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || ip.is_multicast()
-                || (segments[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (segments[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-                || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
-                || segments[0] == 0x2001 && segments[1] == 0x0db8 // documentation
-                || ip == Ipv6Addr::from_bits(0))
+/// One row of the special-purpose tables, written as the IANA registry writes it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Block {
+    /// The address block, e.g. `100.64.0.0/10`.
+    prefix: &'static str,
+    name: &'static str,
+    rfc: &'static str,
+    rule: Rule,
+}
+
+impl fmt::Display for Block {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}, {})", self.prefix, self.name, self.rfc)
+    }
+}
+
+/// How an address in a block is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Never public.
+    Refuse,
+    /// An IPv6 form of an IPv4 address: judged by the IPv4 address it carries, because that is
+    /// where the packets end up (through a translator, a relay or the local stack).
+    Carries(Embedding),
+    /// Teredo: never public (part of 2001::/23), but the refusal names an internal server or
+    /// client address it carries, which is what an attacker would be aiming at.
+    Teredo,
+}
+
+/// Where an IPv6 address carries its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Embedding {
+    /// Bits 96–127 (IPv4-mapped, -compatible and -translated addresses; NAT64 with a /96).
+    Last32,
+    /// Bits 16–47 (6to4, RFC 3056).
+    SixToFour,
+    /// The RFC 6052 layout for a /48 prefix: bits 48–63 and 72–87, around the u-octet (bits
+    /// 64–71) that must be zero. The suffix (bits 88–127) must be zero too: a translator set up
+    /// with a longer prefix inside the /48 reads the IPv4 address from other bits, so an
+    /// address with anything there is not judged by a guess and is refused.
+    Rfc6052Prefix48,
+}
+
+impl Embedding {
+    /// The IPv4 address carried, or `None` where the reserved bits are not zero.
+    fn carried(self, ip: Ipv6Addr) -> Option<Ipv4Addr> {
+        let o = ip.octets();
+        match self {
+            Embedding::Last32 => Some(Ipv4Addr::new(o[12], o[13], o[14], o[15])),
+            Embedding::SixToFour => Some(Ipv4Addr::new(o[2], o[3], o[4], o[5])),
+            Embedding::Rfc6052Prefix48 => (o[8] == 0 && o[11..].iter().all(|&b| b == 0))
+                .then(|| Ipv4Addr::new(o[6], o[7], o[9], o[10])),
         }
     }
 }
 
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || ip.is_documentation()
-        || a == 0 // "this network"
-        || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking
-        || a >= 240) // reserved
+const fn refuse(prefix: &'static str, name: &'static str, rfc: &'static str) -> Block {
+    Block {
+        prefix,
+        name,
+        rfc,
+        rule: Rule::Refuse,
+    }
+}
+
+const fn carries(
+    prefix: &'static str,
+    name: &'static str,
+    rfc: &'static str,
+    embedding: Embedding,
+) -> Block {
+    Block {
+        prefix,
+        name,
+        rfc,
+        rule: Rule::Carries(embedding),
+    }
+}
+
+// The IANA special-purpose address registries (iana-ipv4-special-registry and
+// iana-ipv6-special-registry, as updated 2025-10-09), in registry order, plus the few blocks
+// of the address-space registries that are not public either (marked "not in the
+// special-purpose registry"). An address is judged by the most specific block that holds it.
+//
+// Every block is refused, even those the registry marks "globally reachable" (the anycast
+// relays of PCP, TURN, AMT and AS112, ORCHIDv2, drone IDs): nobody serves a JSON API from
+// them, and a guard errs on the side of refusing. The exceptions are the IPv6 forms of an
+// IPv4 address, which are judged by that address: DNS64 networks hand out 64:ff9b::a.b.c.d
+// for ordinary sites, and a public IPv4 address is as public in any of its forms.
+const SPECIAL_V4: &[Block] = &[
+    refuse("0.0.0.0/8", "\"this network\"", "RFC 791, section 3.2"),
+    refuse(
+        "0.0.0.0/32",
+        "\"this host on this network\"",
+        "RFC 1122, section 3.2.1.3",
+    ),
+    refuse("10.0.0.0/8", "private use", "RFC 1918"),
+    refuse("100.64.0.0/10", "shared address space", "RFC 6598"),
+    refuse("127.0.0.0/8", "loopback", "RFC 1122, section 3.2.1.3"),
+    refuse("169.254.0.0/16", "link local", "RFC 3927"),
+    refuse("172.16.0.0/12", "private use", "RFC 1918"),
+    refuse(
+        "192.0.0.0/24",
+        "IETF protocol assignments",
+        "RFC 6890, section 2.1",
+    ),
+    refuse("192.0.0.0/29", "IPv4 service continuity prefix", "RFC 7335"),
+    refuse("192.0.0.8/32", "IPv4 dummy address", "RFC 7600"),
+    // Globally reachable in the registry.
+    refuse("192.0.0.9/32", "Port Control Protocol anycast", "RFC 7723"),
+    // Globally reachable in the registry.
+    refuse(
+        "192.0.0.10/32",
+        "Traversal Using Relays around NAT anycast",
+        "RFC 8155",
+    ),
+    refuse(
+        "192.0.0.170/32",
+        "NAT64/DNS64 discovery",
+        "RFC 8880, RFC 7050",
+    ),
+    refuse(
+        "192.0.0.171/32",
+        "NAT64/DNS64 discovery",
+        "RFC 8880, RFC 7050",
+    ),
+    refuse("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737"),
+    // Globally reachable in the registry.
+    refuse("192.31.196.0/24", "AS112-v4", "RFC 7535"),
+    // Globally reachable in the registry.
+    refuse("192.52.193.0/24", "AMT", "RFC 7450"),
+    refuse(
+        "192.88.99.0/24",
+        "deprecated (6to4 relay anycast)",
+        "RFC 7526",
+    ),
+    refuse("192.88.99.2/32", "6a44-relay anycast address", "RFC 6751"),
+    refuse("192.168.0.0/16", "private use", "RFC 1918"),
+    // Globally reachable in the registry.
+    refuse(
+        "192.175.48.0/24",
+        "direct delegation AS112 service",
+        "RFC 7534",
+    ),
+    refuse("198.18.0.0/15", "benchmarking", "RFC 2544"),
+    refuse("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737"),
+    refuse("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737"),
+    // Not in the special-purpose registry (the IPv4 address space registry).
+    refuse("224.0.0.0/4", "multicast", "RFC 5771"),
+    refuse("240.0.0.0/4", "reserved", "RFC 1112, section 4"),
+    refuse(
+        "255.255.255.255/32",
+        "limited broadcast",
+        "RFC 8190, RFC 919 section 7",
+    ),
+];
+
+const SPECIAL_V6: &[Block] = &[
+    refuse("::1/128", "loopback address", "RFC 4291"),
+    refuse("::/128", "unspecified address", "RFC 4291"),
+    carries(
+        "::ffff:0:0/96",
+        "IPv4-mapped address",
+        "RFC 4291",
+        Embedding::Last32,
+    ),
+    // Not in the special-purpose registry: deprecated, and still understood by some stacks.
+    carries(
+        "::/96",
+        "IPv4-compatible address, deprecated",
+        "RFC 4291, section 2.5.5.1",
+        Embedding::Last32,
+    ),
+    // Not in the special-purpose registry: SIIT's IPv4-translated form.
+    carries(
+        "::ffff:0:0:0/96",
+        "IPv4-translated address",
+        "RFC 2765",
+        Embedding::Last32,
+    ),
+    // Globally reachable in the registry.
+    carries(
+        "64:ff9b::/96",
+        "IPv4-IPv6 translation",
+        "RFC 6052",
+        Embedding::Last32,
+    ),
+    carries(
+        "64:ff9b:1::/48",
+        "local-use IPv4-IPv6 translation",
+        "RFC 8215",
+        Embedding::Rfc6052Prefix48,
+    ),
+    refuse("100::/64", "discard-only address block", "RFC 6666"),
+    refuse("100:0:0:1::/64", "dummy IPv6 prefix", "RFC 9780"),
+    refuse("2001::/23", "IETF protocol assignments", "RFC 2928"),
+    Block {
+        prefix: "2001::/32",
+        name: "Teredo",
+        rfc: "RFC 4380, RFC 8190",
+        rule: Rule::Teredo,
+    },
+    // Globally reachable in the registry.
+    refuse("2001:1::1/128", "Port Control Protocol anycast", "RFC 7723"),
+    // Globally reachable in the registry.
+    refuse(
+        "2001:1::2/128",
+        "Traversal Using Relays around NAT anycast",
+        "RFC 8155",
+    ),
+    // Globally reachable in the registry.
+    refuse(
+        "2001:1::3/128",
+        "DNS-SD service registration protocol anycast",
+        "RFC 9665",
+    ),
+    refuse("2001:2::/48", "benchmarking", "RFC 5180"),
+    // Globally reachable in the registry.
+    refuse("2001:3::/32", "AMT", "RFC 7450"),
+    // Globally reachable in the registry.
+    refuse("2001:4:112::/48", "AS112-v6", "RFC 7535"),
+    refuse("2001:10::/28", "deprecated (previously ORCHID)", "RFC 4843"),
+    // Globally reachable in the registry.
+    refuse("2001:20::/28", "ORCHIDv2", "RFC 7343"),
+    // Globally reachable in the registry.
+    refuse(
+        "2001:30::/28",
+        "drone remote ID protocol entity tags (DETs) prefix",
+        "RFC 9374",
+    ),
+    refuse("2001:db8::/32", "documentation", "RFC 3849"),
+    carries("2002::/16", "6to4", "RFC 3056", Embedding::SixToFour),
+    // Globally reachable in the registry.
+    refuse(
+        "2620:4f:8000::/48",
+        "direct delegation AS112 service",
+        "RFC 7534",
+    ),
+    refuse("3fff::/20", "documentation", "RFC 9637"),
+    refuse("5f00::/16", "segment routing (SRv6) SIDs", "RFC 9602"),
+    refuse("fc00::/7", "unique-local", "RFC 4193, RFC 8190"),
+    refuse("fe80::/10", "link-local unicast", "RFC 4291"),
+    // Not in the special-purpose registry (the IPv6 address space registry).
+    refuse("fec0::/10", "site-local unicast, deprecated", "RFC 3879"),
+    // Not in the special-purpose registry (the IPv6 address space registry).
+    refuse("ff00::/8", "multicast", "RFC 4291"),
+];
+
+/// IANA allocates IPv6 global unicast only from 2000::/3 (RFC 4291, section 2.4; the IPv6
+/// address space registry); the rest is reserved by the IETF or one of the blocks above. An
+/// allowlist of one block, so space assigned later for some special purpose is not public by
+/// default.
+fn in_global_unicast(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xe000 == 0x2000
+}
+
+/// A block's network and prefix length, as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prefix {
+    bits: u128,
+    len: u8,
+    /// Address width: 32 or 128.
+    width: u8,
+}
+
+impl Prefix {
+    /// Parses `address/len`, refusing host bits outside the prefix (`192.0.2.1/24`).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (address, len) = text.split_once('/')?;
+        let len: u8 = len.parse().ok()?;
+        let (bits, width) = match address.parse::<IpAddr>().ok()? {
+            IpAddr::V4(ip) => (u128::from(ip.to_bits()), 32),
+            IpAddr::V6(ip) => (ip.to_bits(), 128),
+        };
+        let prefix = Self { bits, len, width };
+        (len <= width && prefix.first() == bits).then_some(prefix)
+    }
+
+    /// The bits below the prefix, as a mask.
+    fn host_mask(self) -> u128 {
+        match u32::from(self.width - self.len) {
+            0 => 0,
+            host_bits => u128::MAX >> (128 - host_bits),
+        }
+    }
+
+    pub(crate) fn first(self) -> u128 {
+        self.bits & !self.host_mask()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn last(self) -> u128 {
+        self.first() | self.host_mask()
+    }
+
+    fn contains(self, address: u128) -> bool {
+        address & !self.host_mask() == self.first()
+    }
+}
+
+/// The parsed tables. A row that does not parse is a programming error that the tests catch
+/// (`every_row_is_a_block`); it must not silently fail open.
+static BLOCKS_V4: LazyLock<Vec<(Prefix, &'static Block)>> = LazyLock::new(|| parsed(SPECIAL_V4));
+static BLOCKS_V6: LazyLock<Vec<(Prefix, &'static Block)>> = LazyLock::new(|| parsed(SPECIAL_V6));
+
+fn parsed(table: &'static [Block]) -> Vec<(Prefix, &'static Block)> {
+    table
+        .iter()
+        .map(|block| {
+            let prefix = Prefix::parse(block.prefix)
+                .unwrap_or_else(|| panic!("{} is not an address block", block.prefix));
+            (prefix, block)
+        })
+        .collect()
+}
+
+/// The most specific block that holds `address`.
+fn most_specific(blocks: &[(Prefix, &'static Block)], address: u128) -> Option<&'static Block> {
+    blocks
+        .iter()
+        .filter(|(prefix, _)| prefix.contains(address))
+        .max_by_key(|(prefix, _)| prefix.len)
+        .map(|(_, block)| *block)
+}
+
+fn special_v4(ip: Ipv4Addr) -> Option<&'static Block> {
+    most_specific(&BLOCKS_V4, u128::from(ip.to_bits()))
+}
+
+/// Why an address is not public: the block it is in, and for an IPv6 form of an IPv4
+/// address, the block of the IPv4 address it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotPublic {
+    /// In a special-purpose block.
+    Special(&'static Block),
+    /// An IPv6 form (`form`) of an IPv4 address that is itself in a special-purpose block.
+    Carries {
+        form: &'static Block,
+        role: Carried,
+        carried: Ipv4Addr,
+        block: &'static Block,
+    },
+    /// A translation prefix whose reserved bits are not zero (RFC 6052, section 2.2).
+    ReservedBits(&'static Block),
+    /// IPv6 outside 2000::/3.
+    NotGlobalUnicast,
+}
+
+/// Which IPv4 address an IPv6 address carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Carried {
+    Address,
+    TeredoServer,
+    TeredoClient,
+}
+
+impl fmt::Display for NotPublic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotPublic::Special(block) => write!(f, "in {block}"),
+            NotPublic::Carries {
+                form,
+                role,
+                carried,
+                block,
+            } => {
+                let role = match role {
+                    Carried::Address => "",
+                    Carried::TeredoServer => "Teredo server ",
+                    Carried::TeredoClient => "Teredo client ",
+                };
+                write!(f, "in {form}, carrying {role}{carried}, in {block}")
+            }
+            NotPublic::ReservedBits(block) => write!(
+                f,
+                "in {block}, with bits set that RFC 6052 (section 2.2) reserves"
+            ),
+            NotPublic::NotGlobalUnicast => write!(
+                f,
+                "outside 2000::/3, the only IPv6 block allocated for global unicast (RFC 4291)"
+            ),
+        }
+    }
+}
+
+/// Whether an address is reachable on the public internet: in no special-purpose block (see
+/// `SPECIAL_V4` and `SPECIAL_V6`), and for IPv6 in global unicast space; an IPv6 form of an
+/// IPv4 address is judged by that address.
+pub fn is_public(ip: IpAddr) -> bool {
+    not_public(ip).is_none()
+}
+
+/// Why an address is not public, or `None` when it is.
+pub(crate) fn not_public(ip: IpAddr) -> Option<NotPublic> {
+    match ip {
+        IpAddr::V4(ip) => special_v4(ip).map(NotPublic::Special),
+        IpAddr::V6(ip) => not_public_v6(ip),
+    }
+}
+
+fn not_public_v6(ip: Ipv6Addr) -> Option<NotPublic> {
+    let Some(form) = most_specific(&BLOCKS_V6, ip.to_bits()) else {
+        return (!in_global_unicast(ip)).then_some(NotPublic::NotGlobalUnicast);
+    };
+    let carrying = |role, carried| {
+        special_v4(carried).map(|block| NotPublic::Carries {
+            form,
+            role,
+            carried,
+            block,
+        })
+    };
+    match form.rule {
+        Rule::Refuse => Some(NotPublic::Special(form)),
+        Rule::Carries(embedding) => match embedding.carried(ip) {
+            Some(carried) => carrying(Carried::Address, carried),
+            None => Some(NotPublic::ReservedBits(form)),
+        },
+        Rule::Teredo => {
+            // RFC 4380, section 4: the server's address in bits 32–63, the client's
+            // address inverted in bits 96–127.
+            let o = ip.octets();
+            let server = Ipv4Addr::new(o[4], o[5], o[6], o[7]);
+            let client = !Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+            carrying(Carried::TeredoServer, server)
+                .or_else(|| carrying(Carried::TeredoClient, client))
+                .or(Some(NotPublic::Special(form)))
+        }
+    }
 }
 
 /// A DNS resolver that drops internal addresses, so the check holds at connection time.
@@ -193,97 +600,4 @@ impl Resolve for CheckingResolver {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn url(text: &str) -> Url {
-        Url::parse(text).unwrap()
-    }
-
-    #[test]
-    fn default_udf_guard() {
-        let guard = Guard::restricted(vec!["api.open-notify.org".into()], false);
-        assert_eq!(
-            guard.check_url(&url("http://api.open-notify.org/astros.json")),
-            Ok(())
-        );
-        assert_eq!(
-            guard.check_url(&url("https://API.open-notify.org./x")),
-            Ok(())
-        );
-        assert!(matches!(
-            guard.check_url(&url("http://evil.example.com/")),
-            Err(Refused::HostNotAllowed { .. })
-        ));
-        assert!(matches!(
-            guard.check_url(&url("file:///etc/passwd")),
-            Err(Refused::Scheme(_))
-        ));
-        assert!(matches!(
-            guard.check_url(&url("gopher://api.open-notify.org/")),
-            Err(Refused::Scheme(_))
-        ));
-    }
-
-    #[test]
-    fn internal_literals_refused_even_when_listed() {
-        let guard = Guard::restricted(
-            vec!["127.0.0.1".into(), "169.254.169.254".into(), "::1".into()],
-            false,
-        );
-        for target in [
-            "http://127.0.0.1:8123/",
-            "http://169.254.169.254/latest/meta-data",
-            "http://[::1]/",
-        ] {
-            assert!(
-                matches!(
-                    guard.check_url(&url(target)),
-                    Err(Refused::InternalAddress { .. })
-                ),
-                "{target}"
-            );
-        }
-        let permissive = Guard::restricted(vec!["127.0.0.1".into()], true);
-        assert_eq!(permissive.check_url(&url("http://127.0.0.1:9/")), Ok(()));
-    }
-
-    #[test]
-    fn wildcard_domains() {
-        let guard = Guard::restricted(vec!["*.example.com".into()], false);
-        assert_eq!(guard.check_url(&url("https://api.example.com/")), Ok(()));
-        assert_eq!(guard.check_url(&url("https://example.com/")), Ok(()));
-        assert!(guard.check_url(&url("https://badexample.com/")).is_err());
-    }
-
-    #[test]
-    fn address_classes() {
-        for internal in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "64:ff9b::a00:1",
-            "224.0.0.1",
-        ] {
-            assert!(!is_public(internal.parse().unwrap()), "{internal}");
-        }
-        for public in [
-            "1.1.1.1",
-            "93.184.216.34",
-            "2606:4700::1111",
-            "::ffff:8.8.8.8",
-        ] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
-}
+mod tests;

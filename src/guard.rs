@@ -13,6 +13,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
 use url::{Host, Url};
 
+use crate::secrets::{SHOWN_MAX_CHARS, shorten};
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum Refused {
     #[error("scheme `{0}` is not allowed (only http and https)")]
@@ -41,6 +43,11 @@ fn subject(host: &str, ip: &IpAddr) -> String {
     } else {
         format!("host `{host}` resolves to {ip}")
     }
+}
+
+/// Host names and schemes come from SQL text: a message shows at most this much of them.
+fn shown(text: &str) -> String {
+    shorten(text, SHOWN_MAX_CHARS)
 }
 
 /// What the fetcher may reach.
@@ -79,7 +86,7 @@ impl Guard {
 
     pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Refused::Scheme(url.scheme().to_owned()));
+            return Err(Refused::Scheme(shown(url.scheme())));
         }
         let host = url.host().ok_or(Refused::NoHost)?;
         let host_text = match &host {
@@ -91,7 +98,7 @@ impl Guard {
             && !allowed.iter().any(|entry| host_matches(entry, &host_text))
         {
             return Err(Refused::HostNotAllowed {
-                host: host_text,
+                host: shown(&host_text),
                 allowed: allowed.join(", "),
             });
         }
@@ -114,7 +121,7 @@ impl Guard {
         match not_public(ip) {
             None => Ok(()),
             Some(why) => Err(Refused::InternalAddress {
-                host: host.to_owned(),
+                host: shown(host),
                 ip,
                 why,
             }),
@@ -591,7 +598,7 @@ impl Resolve for CheckingResolver {
                 })
                 .collect();
             if allowed.is_empty() {
-                let refused = refusal.unwrap_or(Refused::Unresolved(host));
+                let refused = refusal.unwrap_or_else(|| Refused::Unresolved(shown(&host)));
                 return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)

@@ -452,6 +452,31 @@ fn other_schemes_say_which_and_what_is_allowed() {
 }
 
 #[test]
+fn long_hosts_and_schemes_give_short_messages() {
+    let host = format!("{}.example.com", "a".repeat(1 << 20));
+    let guard = Guard::restricted(vec!["api.open-notify.org".into()], false);
+    let message = guard
+        .check_url(&url(&format!("https://{host}/")))
+        .unwrap_err()
+        .to_string();
+    assert!(message.len() < 500, "{} bytes", message.len());
+    assert!(
+        message.contains("aaa…aaa") && message.contains("aaa.example.com` is not on"),
+        "{message}"
+    );
+    let message = guard
+        .check_url(&url(&format!("{}://h/", "s".repeat(1 << 20))))
+        .unwrap_err()
+        .to_string();
+    assert!(message.len() < 500, "{} bytes", message.len());
+    let message = guard
+        .check_ip(&host, ip("10.0.0.1"))
+        .unwrap_err()
+        .to_string();
+    assert!(message.len() < 500, "{} bytes", message.len());
+}
+
+#[test]
 fn spellings_of_internal_literals_are_refused() {
     for target in [
         "http://2130706433/",

@@ -528,3 +528,140 @@ async fn the_resolver_drops_internal_addresses() {
     assert!(addresses.iter().all(|addr| addr.ip().is_loopback()));
     assert!(!addresses.is_empty());
 }
+
+/// Property tests, 10,240 cases a run (see each `cases`), about a second in a debug build.
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn config(cases: u32) -> ProptestConfig {
+        ProptestConfig {
+            cases,
+            // A failure prints its minimal input; no regression files in the source tree.
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    }
+
+    /// Text that often parses as a URL, and sometimes barely.
+    fn url_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(https?|ftp|file|data|ws|x-y):(//)?\\PC{0,80}",
+            "https?://[a-z0-9.:@\\[\\]%_-]{0,30}(:[0-9]{0,6})?/[ -~]{0,40}",
+            "https?://\\[[0-9a-f:.]{0,40}\\]/",
+            "https?://(0x[0-9a-f]{1,8}|[0-9]{1,10}|[0-9]{1,3}(\\.[0-9]{1,4}){0,3})/",
+        ]
+    }
+
+    /// An address in a block of the given table, or anywhere.
+    fn v4() -> impl Strategy<Value = Ipv4Addr> {
+        prop_oneof![
+            any::<u32>().prop_map(Ipv4Addr::from_bits),
+            (0..SPECIAL_V4.len(), any::<u32>()).prop_map(|(row, bits)| {
+                let prefix = Prefix::parse(SPECIAL_V4[row].prefix).unwrap();
+                Ipv4Addr::from_bits(
+                    (prefix.first() | (u128::from(bits) & prefix.host_mask())) as u32,
+                )
+            }),
+        ]
+    }
+
+    fn v6(octets: [u8; 16]) -> IpAddr {
+        IpAddr::V6(Ipv6Addr::from(octets))
+    }
+
+    proptest! {
+        #![proptest_config(config(1024))]
+
+        #[test]
+        fn check_url_never_panics_and_refusals_stay_short(text in url_text()) {
+            if let Ok(url) = Url::parse(&text) {
+                for guard in [
+                    Guard::open(),
+                    Guard::restricted(vec!["*.example.com".into(), "127.0.0.1".into()], false),
+                    Guard::restricted(vec![], true),
+                ] {
+                    if let Err(refused) = guard.check_url(&url) {
+                        let message = refused.to_string();
+                        prop_assert!(message.chars().count() < 2 * SHOWN_MAX_CHARS + 300, "{}", message);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn teredo_is_always_refused(server in v4(), client in v4(), flags in any::<u32>()) {
+            let [s0, s1, s2, s3] = server.octets();
+            let [c0, c1, c2, c3] = (!client).octets();
+            let [f0, f1, f2, f3] = flags.to_be_bytes();
+            let teredo = v6([0x20, 0x01, 0, 0, s0, s1, s2, s3, f0, f1, f2, f3, c0, c1, c2, c3]);
+            let why = not_public(teredo);
+            prop_assert!(why.is_some());
+            let why = why.unwrap().to_string();
+            if !is_public(IpAddr::V4(server)) {
+                prop_assert!(why.contains(&format!("Teredo server {server}, in ")), "{}", why);
+            } else if !is_public(IpAddr::V4(client)) {
+                prop_assert!(why.contains(&format!("Teredo client {client}, in ")), "{}", why);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(4096))]
+
+        #[test]
+        fn is_public_never_panics(v4 in any::<u32>(), v6 in any::<u128>()) {
+            for ip in [IpAddr::V4(Ipv4Addr::from_bits(v4)), IpAddr::V6(Ipv6Addr::from_bits(v6))] {
+                let public = is_public(ip);
+                let why = not_public(ip).map(|why| why.to_string());
+                prop_assert_eq!(public, why.is_none());
+                prop_assert!(why.is_none_or(|why| why.len() < 300));
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(2048))]
+
+        #[test]
+        fn every_address_of_a_refusing_block_is_refused(
+            row in 0..SPECIAL_V4.len() + SPECIAL_V6.len(),
+            bits in any::<u128>(),
+        ) {
+            let block = SPECIAL_V4.iter().chain(SPECIAL_V6).nth(row).unwrap();
+            let prefix = Prefix::parse(block.prefix).unwrap();
+            let ip = address(prefix.first() | (bits & prefix.host_mask()), prefix.width);
+            match (block.rule, ip) {
+                (Rule::Carries(embedding), IpAddr::V6(v6)) => {
+                    let carried_public = embedding
+                        .carried(v6)
+                        .is_some_and(|carried| is_public(IpAddr::V4(carried)));
+                    prop_assert_eq!(is_public(ip), carried_public, "{} in {}", ip, block);
+                }
+                _ => prop_assert!(!is_public(ip), "{} in {}", ip, block),
+            }
+        }
+
+        #[test]
+        fn ipv6_forms_are_judged_as_the_ipv4_address(v4 in v4(), rest in any::<[u8; 10]>()) {
+            let public = is_public(IpAddr::V4(v4));
+            let [a, b, c, d] = v4.octets();
+            let forms = [
+                IpAddr::V6(v4.to_ipv6_mapped()),
+                IpAddr::V6(v4.to_ipv6_compatible()),
+                v6([0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, a, b, c, d]),
+                v6([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, a, b, c, d]),
+                v6([0, 0x64, 0xff, 0x9b, 0, 1, a, b, 0, c, d, 0, 0, 0, 0, 0]),
+                {
+                    let mut six_to_four = [0x20, 0x02, a, b, c, d, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+                    six_to_four[6..].copy_from_slice(&rest);
+                    v6(six_to_four)
+                },
+            ];
+            for form in forms {
+                prop_assert_eq!(is_public(form), public, "{} for {}: {:?}", form, v4, not_public(form));
+            }
+        }
+    }
+}

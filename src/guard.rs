@@ -202,7 +202,16 @@ const fn refuse(prefix: &'static str, name: &'static str, rfc: &'static str) -> 
     }
 }
 
-const fn carries(
+const fn teredo(prefix: &'static str, name: &'static str, rfc: &'static str) -> Block {
+    Block {
+        prefix,
+        name,
+        rfc,
+        rule: Rule::Teredo,
+    }
+}
+
+const fn embeds(
     prefix: &'static str,
     name: &'static str,
     rfc: &'static str,
@@ -220,169 +229,82 @@ const fn carries(
 // iana-ipv6-special-registry, as updated 2025-10-09), in registry order, plus the few blocks
 // of the address-space registries that are not public either (marked "not in the
 // special-purpose registry"). An address is judged by the most specific block that holds it.
+// Columns: the address block, its name and RFC as the registry gives them, and for `embeds`
+// where the block carries an IPv4 address.
 //
-// Every block is refused, even those the registry marks "globally reachable" (the anycast
-// relays of PCP, TURN, AMT and AS112, ORCHIDv2, drone IDs): nobody serves a JSON API from
-// them, and a guard errs on the side of refusing. The exceptions are the IPv6 forms of an
-// IPv4 address, which are judged by that address: DNS64 networks hand out 64:ff9b::a.b.c.d
-// for ordinary sites, and a public IPv4 address is as public in any of its forms.
+// Every block is refused, even those the registry marks "globally reachable" (marked so at
+// the end of the line: the anycast relays of PCP, TURN, AMT and AS112, ORCHIDv2, drone IDs):
+// nobody serves a JSON API from them, and a guard errs on the side of refusing. The
+// exceptions are the IPv6 forms of an IPv4 address (`embeds`), which are judged by that
+// address: DNS64 networks hand out 64:ff9b::a.b.c.d for ordinary sites, and a public IPv4
+// address is as public in any of its forms.
+#[rustfmt::skip]
 const SPECIAL_V4: &[Block] = &[
-    refuse("0.0.0.0/8", "\"this network\"", "RFC 791, section 3.2"),
-    refuse(
-        "0.0.0.0/32",
-        "\"this host on this network\"",
-        "RFC 1122, section 3.2.1.3",
-    ),
-    refuse("10.0.0.0/8", "private use", "RFC 1918"),
-    refuse("100.64.0.0/10", "shared address space", "RFC 6598"),
-    refuse("127.0.0.0/8", "loopback", "RFC 1122, section 3.2.1.3"),
-    refuse("169.254.0.0/16", "link local", "RFC 3927"),
-    refuse("172.16.0.0/12", "private use", "RFC 1918"),
-    refuse(
-        "192.0.0.0/24",
-        "IETF protocol assignments",
-        "RFC 6890, section 2.1",
-    ),
-    refuse("192.0.0.0/29", "IPv4 service continuity prefix", "RFC 7335"),
-    refuse("192.0.0.8/32", "IPv4 dummy address", "RFC 7600"),
-    // Globally reachable in the registry.
-    refuse("192.0.0.9/32", "Port Control Protocol anycast", "RFC 7723"),
-    // Globally reachable in the registry.
-    refuse(
-        "192.0.0.10/32",
-        "Traversal Using Relays around NAT anycast",
-        "RFC 8155",
-    ),
-    refuse(
-        "192.0.0.170/32",
-        "NAT64/DNS64 discovery",
-        "RFC 8880, RFC 7050",
-    ),
-    refuse(
-        "192.0.0.171/32",
-        "NAT64/DNS64 discovery",
-        "RFC 8880, RFC 7050",
-    ),
-    refuse("192.0.2.0/24", "documentation (TEST-NET-1)", "RFC 5737"),
-    // Globally reachable in the registry.
-    refuse("192.31.196.0/24", "AS112-v4", "RFC 7535"),
-    // Globally reachable in the registry.
-    refuse("192.52.193.0/24", "AMT", "RFC 7450"),
-    refuse(
-        "192.88.99.0/24",
-        "deprecated (6to4 relay anycast)",
-        "RFC 7526",
-    ),
-    refuse("192.88.99.2/32", "6a44-relay anycast address", "RFC 6751"),
-    refuse("192.168.0.0/16", "private use", "RFC 1918"),
-    // Globally reachable in the registry.
-    refuse(
-        "192.175.48.0/24",
-        "direct delegation AS112 service",
-        "RFC 7534",
-    ),
-    refuse("198.18.0.0/15", "benchmarking", "RFC 2544"),
-    refuse("198.51.100.0/24", "documentation (TEST-NET-2)", "RFC 5737"),
-    refuse("203.0.113.0/24", "documentation (TEST-NET-3)", "RFC 5737"),
+    refuse("0.0.0.0/8",          "\"this network\"",                          "RFC 791, section 3.2"),
+    refuse("0.0.0.0/32",         "\"this host on this network\"",             "RFC 1122, section 3.2.1.3"),
+    refuse("10.0.0.0/8",         "private use",                               "RFC 1918"),
+    refuse("100.64.0.0/10",      "shared address space",                      "RFC 6598"),
+    refuse("127.0.0.0/8",        "loopback",                                  "RFC 1122, section 3.2.1.3"),
+    refuse("169.254.0.0/16",     "link local",                                "RFC 3927"),
+    refuse("172.16.0.0/12",      "private use",                               "RFC 1918"),
+    refuse("192.0.0.0/24",       "IETF protocol assignments",                 "RFC 6890, section 2.1"),
+    refuse("192.0.0.0/29",       "IPv4 service continuity prefix",            "RFC 7335"),
+    refuse("192.0.0.8/32",       "IPv4 dummy address",                        "RFC 7600"),
+    refuse("192.0.0.9/32",       "Port Control Protocol anycast",             "RFC 7723"),  // globally reachable
+    refuse("192.0.0.10/32",      "Traversal Using Relays around NAT anycast", "RFC 8155"),  // globally reachable
+    refuse("192.0.0.170/32",     "NAT64/DNS64 discovery",                     "RFC 8880, RFC 7050"),
+    refuse("192.0.0.171/32",     "NAT64/DNS64 discovery",                     "RFC 8880, RFC 7050"),
+    refuse("192.0.2.0/24",       "documentation (TEST-NET-1)",                "RFC 5737"),
+    refuse("192.31.196.0/24",    "AS112-v4",                                  "RFC 7535"),  // globally reachable
+    refuse("192.52.193.0/24",    "AMT",                                       "RFC 7450"),  // globally reachable
+    refuse("192.88.99.0/24",     "deprecated (6to4 relay anycast)",           "RFC 7526"),
+    refuse("192.88.99.2/32",     "6a44-relay anycast address",                "RFC 6751"),
+    refuse("192.168.0.0/16",     "private use",                               "RFC 1918"),
+    refuse("192.175.48.0/24",    "direct delegation AS112 service",           "RFC 7534"),  // globally reachable
+    refuse("198.18.0.0/15",      "benchmarking",                              "RFC 2544"),
+    refuse("198.51.100.0/24",    "documentation (TEST-NET-2)",                "RFC 5737"),
+    refuse("203.0.113.0/24",     "documentation (TEST-NET-3)",                "RFC 5737"),
     // Not in the special-purpose registry (the IPv4 address space registry).
-    refuse("224.0.0.0/4", "multicast", "RFC 5771"),
-    refuse("240.0.0.0/4", "reserved", "RFC 1112, section 4"),
-    refuse(
-        "255.255.255.255/32",
-        "limited broadcast",
-        "RFC 8190, RFC 919 section 7",
-    ),
+    refuse("224.0.0.0/4",        "multicast",                                 "RFC 5771"),
+    refuse("240.0.0.0/4",        "reserved",                                  "RFC 1112, section 4"),
+    refuse("255.255.255.255/32", "limited broadcast",                         "RFC 8190, RFC 919 section 7"),
 ];
 
+#[rustfmt::skip]
 const SPECIAL_V6: &[Block] = &[
-    refuse("::1/128", "loopback address", "RFC 4291"),
-    refuse("::/128", "unspecified address", "RFC 4291"),
-    carries(
-        "::ffff:0:0/96",
-        "IPv4-mapped address",
-        "RFC 4291",
-        Embedding::Last32,
-    ),
+    refuse("::1/128",           "loopback address",                                   "RFC 4291"),
+    refuse("::/128",            "unspecified address",                                "RFC 4291"),
+    embeds("::ffff:0:0/96",     "IPv4-mapped address",                                "RFC 4291",                  Embedding::Last32),
     // Not in the special-purpose registry: deprecated, and still understood by some stacks.
-    carries(
-        "::/96",
-        "IPv4-compatible address, deprecated",
-        "RFC 4291, section 2.5.5.1",
-        Embedding::Last32,
-    ),
+    embeds("::/96",             "IPv4-compatible address, deprecated",                "RFC 4291, section 2.5.5.1", Embedding::Last32),
     // Not in the special-purpose registry: SIIT's IPv4-translated form.
-    carries(
-        "::ffff:0:0:0/96",
-        "IPv4-translated address",
-        "RFC 2765",
-        Embedding::Last32,
-    ),
-    // Globally reachable in the registry.
-    carries(
-        "64:ff9b::/96",
-        "IPv4-IPv6 translation",
-        "RFC 6052",
-        Embedding::Last32,
-    ),
-    carries(
-        "64:ff9b:1::/48",
-        "local-use IPv4-IPv6 translation",
-        "RFC 8215",
-        Embedding::Rfc6052Prefix48,
-    ),
-    refuse("100::/64", "discard-only address block", "RFC 6666"),
-    refuse("100:0:0:1::/64", "dummy IPv6 prefix", "RFC 9780"),
-    refuse("2001::/23", "IETF protocol assignments", "RFC 2928"),
-    Block {
-        prefix: "2001::/32",
-        name: "Teredo",
-        rfc: "RFC 4380, RFC 8190",
-        rule: Rule::Teredo,
-    },
-    // Globally reachable in the registry.
-    refuse("2001:1::1/128", "Port Control Protocol anycast", "RFC 7723"),
-    // Globally reachable in the registry.
-    refuse(
-        "2001:1::2/128",
-        "Traversal Using Relays around NAT anycast",
-        "RFC 8155",
-    ),
-    // Globally reachable in the registry.
-    refuse(
-        "2001:1::3/128",
-        "DNS-SD service registration protocol anycast",
-        "RFC 9665",
-    ),
-    refuse("2001:2::/48", "benchmarking", "RFC 5180"),
-    // Globally reachable in the registry.
-    refuse("2001:3::/32", "AMT", "RFC 7450"),
-    // Globally reachable in the registry.
-    refuse("2001:4:112::/48", "AS112-v6", "RFC 7535"),
-    refuse("2001:10::/28", "deprecated (previously ORCHID)", "RFC 4843"),
-    // Globally reachable in the registry.
-    refuse("2001:20::/28", "ORCHIDv2", "RFC 7343"),
-    // Globally reachable in the registry.
-    refuse(
-        "2001:30::/28",
-        "drone remote ID protocol entity tags (DETs) prefix",
-        "RFC 9374",
-    ),
-    refuse("2001:db8::/32", "documentation", "RFC 3849"),
-    carries("2002::/16", "6to4", "RFC 3056", Embedding::SixToFour),
-    // Globally reachable in the registry.
-    refuse(
-        "2620:4f:8000::/48",
-        "direct delegation AS112 service",
-        "RFC 7534",
-    ),
-    refuse("3fff::/20", "documentation", "RFC 9637"),
-    refuse("5f00::/16", "segment routing (SRv6) SIDs", "RFC 9602"),
-    refuse("fc00::/7", "unique-local", "RFC 4193, RFC 8190"),
-    refuse("fe80::/10", "link-local unicast", "RFC 4291"),
+    embeds("::ffff:0:0:0/96",   "IPv4-translated address",                            "RFC 2765",                  Embedding::Last32),
+    embeds("64:ff9b::/96",      "IPv4-IPv6 translation",                              "RFC 6052",                  Embedding::Last32),  // globally reachable
+    embeds("64:ff9b:1::/48",    "local-use IPv4-IPv6 translation",                    "RFC 8215",                  Embedding::Rfc6052Prefix48),
+    refuse("100::/64",          "discard-only address block",                         "RFC 6666"),
+    refuse("100:0:0:1::/64",    "dummy IPv6 prefix",                                  "RFC 9780"),
+    refuse("2001::/23",         "IETF protocol assignments",                          "RFC 2928"),
+    teredo("2001::/32",         "Teredo",                                             "RFC 4380, RFC 8190"),
+    refuse("2001:1::1/128",     "Port Control Protocol anycast",                      "RFC 7723"),  // globally reachable
+    refuse("2001:1::2/128",     "Traversal Using Relays around NAT anycast",          "RFC 8155"),  // globally reachable
+    refuse("2001:1::3/128",     "DNS-SD service registration protocol anycast",       "RFC 9665"),  // globally reachable
+    refuse("2001:2::/48",       "benchmarking",                                       "RFC 5180"),
+    refuse("2001:3::/32",       "AMT",                                                "RFC 7450"),  // globally reachable
+    refuse("2001:4:112::/48",   "AS112-v6",                                           "RFC 7535"),  // globally reachable
+    refuse("2001:10::/28",      "deprecated (previously ORCHID)",                     "RFC 4843"),
+    refuse("2001:20::/28",      "ORCHIDv2",                                           "RFC 7343"),  // globally reachable
+    refuse("2001:30::/28",      "drone remote ID protocol entity tags (DETs) prefix", "RFC 9374"),  // globally reachable
+    refuse("2001:db8::/32",     "documentation",                                      "RFC 3849"),
+    embeds("2002::/16",         "6to4",                                               "RFC 3056",                  Embedding::SixToFour),
+    refuse("2620:4f:8000::/48", "direct delegation AS112 service",                    "RFC 7534"),  // globally reachable
+    refuse("3fff::/20",         "documentation",                                      "RFC 9637"),
+    refuse("5f00::/16",         "segment routing (SRv6) SIDs",                        "RFC 9602"),
+    refuse("fc00::/7",          "unique-local",                                       "RFC 4193, RFC 8190"),
+    refuse("fe80::/10",         "link-local unicast",                                 "RFC 4291"),
     // Not in the special-purpose registry (the IPv6 address space registry).
-    refuse("fec0::/10", "site-local unicast, deprecated", "RFC 3879"),
+    refuse("fec0::/10",         "site-local unicast, deprecated",                     "RFC 3879"),
     // Not in the special-purpose registry (the IPv6 address space registry).
-    refuse("ff00::/8", "multicast", "RFC 4291"),
+    refuse("ff00::/8",          "multicast",                                          "RFC 4291"),
 ];
 
 /// IANA allocates IPv6 global unicast only from 2000::/3 (RFC 4291, section 2.4; the IPv6

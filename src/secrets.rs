@@ -370,6 +370,9 @@ mod tests {
             "http://h.example/p#section-2",
             "http://h.example/p#L10-L20",
             "http://h.example/p#/users/42?tab=info",
+            // Long, but words without digits, or digits without letters: anchors, not tokens.
+            "http://h.example/p#introduction-to-the-api",
+            "http://h.example/p#12345678901234567890",
             "http://h.example/p?page=2#page=2",
             "https://h.example:8443/a/../b/%2e/c?x=%ZZ",
         ] {

@@ -174,9 +174,11 @@ enum Embedding {
     /// Bits 16–47 (6to4, RFC 3056).
     SixToFour,
     /// The RFC 6052 layout for a /48 prefix: bits 48–63 and 72–87, around the u-octet (bits
-    /// 64–71) that must be zero. The suffix (bits 88–127) must be zero too: a translator set up
-    /// with a longer prefix inside the /48 reads the IPv4 address from other bits, so an
-    /// address with anything there is not judged by a guess and is refused.
+    /// 64–71) that must be zero. The suffix (bits 88–127) must be zero too (RFC 6052 says it
+    /// should be): a translator set up with a /96 inside the /48 reads its IPv4 address from
+    /// the last 32 bits, so an address with anything there could mean another host. A /56 or
+    /// /64 translator inside the /48 reads other bits still; the guard cannot know the length
+    /// an operator chose.
     Rfc6052Prefix48,
 }
 

@@ -13,7 +13,7 @@ BIN := user_scripts/astro
 ASTRO_DB ?= $(CURDIR)/.astro/db
 export ASTRO_DB
 
-.PHONY: help build venv test test-rust test-py
+.PHONY: help build venv test lint test-rust test-py
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -29,7 +29,11 @@ $(VENV)/.installed: requirements.lock
 
 venv: $(VENV)/.installed ## create the Python environment (chDB, dbt) from pinned requirements
 
-test: test-rust test-py ## every test: Rust, then the SQL and dbt layer on the embedded engine
+test: lint test-rust test-py ## every test: lint, Rust, then the SQL and dbt layer on the embedded engine
+
+lint: ## cargo fmt --check and clippy (warnings are errors)
+	cargo fmt --check
+	cargo clippy --release --locked --all-targets --quiet -- -D warnings
 
 test-rust: build
 	cargo test --release --locked

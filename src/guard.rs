@@ -12,7 +12,7 @@ use thiserror::Error;
 use url::{Host, Url};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     #[error("scheme `{0}` is not allowed (only http and https)")]
     Scheme(String),
     #[error("the URL has no host")]
@@ -29,7 +29,7 @@ pub enum Refused {
 
 /// What the fetcher may reach.
 #[derive(Debug, Clone)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// `None` allows every host; entries are exact host names, or `.example.com` /
     /// `*.example.com` for a domain and its subdomains.
     allowed_hosts: Option<Vec<String>>,
@@ -38,14 +38,14 @@ pub struct Guard {
 
 impl Guard {
     /// No allowlist and no address check: for URLs set by the operator (`astro fetch`).
-    pub fn open() -> Self {
+    pub(crate) fn open() -> Self {
         Self {
             allowed_hosts: None,
             allow_internal: true,
         }
     }
 
-    pub fn restricted(allowed_hosts: Vec<String>, allow_internal: bool) -> Self {
+    pub(crate) fn restricted(allowed_hosts: Vec<String>, allow_internal: bool) -> Self {
         let allowed_hosts = allowed_hosts
             .into_iter()
             .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
@@ -57,11 +57,11 @@ impl Guard {
     }
 
     /// Whether connections need the checking resolver.
-    pub fn checks_addresses(&self) -> bool {
+    pub(crate) fn checks_addresses(&self) -> bool {
         !self.allow_internal
     }
 
-    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refused::Scheme(url.scheme().to_owned()));
         }
@@ -91,7 +91,7 @@ impl Guard {
         }
     }
 
-    pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
+    pub(crate) fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
         if self.allow_internal || is_public(ip) {
             Ok(())
         } else {
@@ -113,7 +113,7 @@ fn host_matches(entry: &str, host: &str) -> bool {
 
 /// Whether an address is reachable on the public internet (not loopback, private, link-local,
 /// shared, multicast, documentation or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(ip) => is_public_v4(ip),
         IpAddr::V6(ip) => {
@@ -155,12 +155,12 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 /// A DNS resolver that drops internal addresses, so the check holds at connection time.
-pub struct CheckingResolver {
+pub(crate) struct CheckingResolver {
     guard: Arc<Guard>,
 }
 
 impl CheckingResolver {
-    pub fn new(guard: Arc<Guard>) -> Self {
+    pub(crate) fn new(guard: Arc<Guard>) -> Self {
         Self { guard }
     }
 }

@@ -8,7 +8,7 @@ use thiserror::Error;
 use url::Url;
 
 #[derive(Debug, Error)]
-pub enum HeaderError {
+pub(crate) enum HeaderError {
     #[error("cannot read the headers file {path}: {reason}")]
     Unreadable { path: String, reason: String },
     // The value is deliberately not part of the message: it is usually a token.
@@ -21,7 +21,7 @@ pub enum HeaderError {
 /// Builds the extra request headers: `Name: value` lines from `headers_file` (blank lines and
 /// `#` comments skipped), then `Authorization: Bearer $ASTRO_BEARER_TOKEN` when that is set.
 /// Every value is marked sensitive so that no debug output shows it.
-pub fn request_headers(
+pub(crate) fn request_headers(
     headers_file: Option<&Path>,
     bearer_token: Option<&str>,
 ) -> Result<HeaderMap, HeaderError> {
@@ -83,7 +83,7 @@ fn is_secret_parameter(name: &str) -> bool {
 
 /// The URL as it may be shown in rows, errors and logs: no user name or password, and the
 /// values of secret-looking query parameters replaced by `REDACTED`.
-pub fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = url.clone();
     // Both setters fail only for URLs that cannot have credentials, which then have none.
     let _ = shown.set_username("");
@@ -103,6 +103,23 @@ pub fn redact_url(url: &Url) -> String {
         shown.query_pairs_mut().clear().extend_pairs(pairs);
     }
     shown.to_string()
+}
+
+/// `text`, at most `max_chars` characters: the start and the end with `…` between them.
+pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    if count <= max_chars {
+        return text.to_owned();
+    }
+    let keep = max_chars.saturating_sub(1);
+    let head: String = text.chars().take(keep - keep / 3).collect();
+    let tail: String = text.chars().skip(count - keep / 3).collect();
+    format!("{head}…{tail}")
+}
+
+/// The URL as it may be shown in messages: redacted, and at most 200 characters.
+pub(crate) fn shown_url(url: &Url) -> String {
+    shorten(&redact_url(url), 200)
 }
 
 #[cfg(test)]

@@ -11,21 +11,22 @@ use anyhow::{Context, Result, bail};
 use futures_util::stream::{self, StreamExt};
 use url::Url;
 
+use crate::api;
 use crate::cli::UdfArgs;
-use crate::fetch::Fetcher;
-use crate::guard::Guard;
-use crate::output::{tsv_unescape, write_tsv_escaped};
-use crate::validate;
+use crate::formats::{tsv_unescape, write_tsv_escaped};
+use crate::http::Client;
 
-pub fn serve(
-    args: UdfArgs,
-    verbose: bool,
+/// The most rows a chunk header may announce. ClickHouse's blocks hold at most a few hundred
+/// thousand rows; a larger count is a broken or hostile peer, refused before any work.
+const MAX_BLOCK_ROWS: u64 = 1 << 24;
+
+pub(super) fn serve(
+    args: &UdfArgs,
     runtime: &tokio::runtime::Runtime,
     input: impl BufRead,
     mut output: impl Write,
 ) -> Result<()> {
-    let guard = Guard::restricted(args.allow_hosts, args.allow_private);
-    let fetcher = args.limits.fetcher(guard, verbose)?;
+    let client = args.client()?;
     let concurrency = usize::from(args.concurrency);
     let mut lines = input.split(b'\n');
     let mut next_line = move || -> Result<Option<Vec<u8>>> {
@@ -34,15 +35,12 @@ pub fn serve(
             .transpose()
             .context("cannot read the input rows")
     };
-    let mut first_row = 1usize;
     loop {
         let block = if args.chunk_header {
             let Some(header) = next_line()? else { break };
-            let count: usize = std::str::from_utf8(&header)
-                .ok()
-                .and_then(|text| text.trim().parse().ok())
-                .context("expected a chunk header (the row count); is send_chunk_header set in the function's XML?")?;
-            let mut block = Vec::with_capacity(count);
+            let count = parse_chunk_header(&header)?;
+            // Sized by the rows that arrive, never by the count the peer announced.
+            let mut block = Vec::new();
             for _ in 0..count {
                 match next_line()? {
                     Some(row) => block.push(row),
@@ -54,7 +52,7 @@ pub fn serve(
             let Some(row) = next_line()? else { break };
             vec![row]
         };
-        let answers = runtime.block_on(answer_block(&fetcher, &block, first_row, concurrency))?;
+        let answers = runtime.block_on(answer_block(&client, &block, concurrency))?;
         for answer in &answers {
             write_tsv_escaped(&mut output, answer.as_bytes())?;
             output.write_all(b"\n")?;
@@ -62,35 +60,45 @@ pub fn serve(
         output
             .flush()
             .context("cannot write the answers to stdout")?;
-        first_row += block.len();
     }
     Ok(())
 }
 
+/// The row count ClickHouse sends before a block (send_chunk_header = 1).
+fn parse_chunk_header(line: &[u8]) -> Result<u64> {
+    let count: u64 = std::str::from_utf8(line)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .context(
+            "expected a chunk header (the row count); is send_chunk_header set in the function's XML?",
+        )?;
+    if count > MAX_BLOCK_ROWS {
+        bail!(
+            "a chunk header announced {count} rows, more than the {MAX_BLOCK_ROWS} a block may hold"
+        );
+    }
+    Ok(count)
+}
+
 /// Fetches every URL of a block, at most `concurrency` at a time, answers in input order. The
-/// first failure fails the block (and so the query), naming the row.
+/// first failure fails the block (and so the query), naming the row within the block.
 async fn answer_block(
-    fetcher: &Fetcher,
+    client: &Client,
     rows: &[Vec<u8>],
-    first_row: usize,
     concurrency: usize,
 ) -> Result<Vec<String>> {
+    let total = rows.len();
     let answers = stream::iter(rows.iter().enumerate())
         .map(|(index, row)| async move {
-            let row_number = first_row + index;
+            let row_name = || format!("row {} of {total} in this block", index + 1);
             let text = tsv_unescape(row.strip_suffix(b"\r").unwrap_or(row));
             let url = std::str::from_utf8(&text)
                 .ok()
                 .and_then(|text| Url::parse(text.trim()).ok())
-                .with_context(|| format!("row {row_number}: not a valid URL"))?;
-            let fetched = fetcher
-                .fetch(&url, |body, _| {
-                    validate::check_json(&body)?;
-                    validate::into_compact_string(body)
-                })
+                .with_context(|| format!("{}: not a valid URL", row_name()))?;
+            api::fetch_any_json(client, &url)
                 .await
-                .with_context(|| format!("row {row_number}"))?;
-            Ok::<_, anyhow::Error>(fetched.value)
+                .with_context(row_name)
         })
         .buffered(concurrency);
     let mut answers = std::pin::pin!(answers);
@@ -99,4 +107,23 @@ async fn answer_block(
         collected.push(answer?);
     }
     Ok(collected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_headers() {
+        assert_eq!(parse_chunk_header(b"10").unwrap(), 10);
+        assert_eq!(parse_chunk_header(b" 3\r").unwrap(), 3);
+        for absurd in [&b"99999999999999"[..], b"18446744073709551615"] {
+            let error = parse_chunk_header(absurd).unwrap_err().to_string();
+            assert!(error.contains("more than the"), "{error}");
+        }
+        for broken in [&b"18446744073709551616"[..], b"-1", b"x", b""] {
+            let error = parse_chunk_header(broken).unwrap_err().to_string();
+            assert!(error.contains("expected a chunk header"), "{error}");
+        }
+    }
 }

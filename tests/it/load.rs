@@ -2,11 +2,11 @@
 //! ClickHouse HTTP interface that records what the clickhouse crate sends (method, path, query
 //! string, headers, body) and answers as ClickHouse does. No test reaches the internet.
 
-mod support;
+use std::process::Output;
 
-use std::process::{Command, Output};
-
-use support::{ApiServer, Reply, decode_raw_rows, people_body, refused_port};
+use crate::support::{
+    ApiServer, Reply, astro_with_env, decode_raw_rows, people_body, refused_port, stderr, stdout,
+};
 
 const PASSWORD: &str = "pw-Секрет-7f3a9c";
 const PEOPLE: &[(&str, &str)] = &[("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")];
@@ -15,19 +15,9 @@ fn api() -> ApiServer {
     ApiServer::always(Reply::ok(people_body(PEOPLE)))
 }
 
-/// `astro <args>` with a clean ClickHouse environment and the test password.
+/// `astro <args>` with a clean environment and the test password.
 fn astro(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args(args)
-        .env_remove("CLICKHOUSE_URL")
-        .env_remove("CLICKHOUSE_USER")
-        .env_remove("CLICKHOUSE_DATABASE")
-        .env_remove("ASTRO_API_URL")
-        .env_remove("ASTRO_HEADERS_FILE")
-        .env_remove("ASTRO_BEARER_TOKEN")
-        .env("CLICKHOUSE_PASSWORD", PASSWORD)
-        .output()
-        .expect("run astro")
+    astro_with_env(args, &[("CLICKHOUSE_PASSWORD", PASSWORD)])
 }
 
 fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
@@ -41,14 +31,6 @@ fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     astro(&args)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Exit status 1, nothing on stdout, exactly one line on stderr, no password anywhere.
@@ -133,15 +115,15 @@ fn load_inserts_one_raw_row_with_the_official_client() {
 fn connection_settings_come_from_the_environment() {
     let api = api();
     let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
-    let output = Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args(["load", "-v"])
-        .env("ASTRO_API_URL", api.url("/astros.json"))
-        .env("CLICKHOUSE_URL", clickhouse.url("/"))
-        .env("CLICKHOUSE_USER", "loader")
-        .env("CLICKHOUSE_DATABASE", "space")
-        .env_remove("CLICKHOUSE_PASSWORD")
-        .output()
-        .unwrap();
+    let output = astro_with_env(
+        &["load", "-v"],
+        &[
+            ("ASTRO_API_URL", &api.url("/astros.json")),
+            ("CLICKHOUSE_URL", &clickhouse.url("/")),
+            ("CLICKHOUSE_USER", "loader"),
+            ("CLICKHOUSE_DATABASE", "space"),
+        ],
+    );
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let request = &clickhouse.requests()[0];
     assert_eq!(request.param("database"), Some("space"));
@@ -165,7 +147,7 @@ fn unreachable_server_is_one_clear_line_after_bounded_retries() {
     assert!(err.contains("cannot connect: "), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
     assert!(
-        err.contains("(no attempts left of --clickhouse-attempts)"),
+        err.contains("(no attempts left of --clickhouse-attempts 2)"),
         "{err}"
     );
 }
@@ -288,8 +270,11 @@ fn credentials_in_the_clickhouse_url_are_refused() {
         "https://default:hunter2@example.clickhouse.cloud:8443",
         &[],
     );
-    let err = assert_one_line_failure(&output);
-    assert!(err.contains("CLICKHOUSE_PASSWORD"), "{err}");
+    // A usage error (exit status 2), found before anything is fetched.
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(api.requests().is_empty(), "fetched before the usage check");
+    assert!(err.contains("must not hold credentials"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
 }
 

@@ -1,10 +1,8 @@
 //! `astro fetch` end to end: the built binary against a loopback API with faults.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use support::{
+use crate::support::{
     ApiServer, Reply, astro, astro_with_env, normal_body, parse_tsv, people_body, stderr, stdout,
 };
 
@@ -351,11 +349,14 @@ fn verbose_logs_each_attempt() {
     let output = fetch(&server, &["-v"]);
     assert!(output.status.success());
     let log = stderr(&output);
+    let url = server.url("/astros.json");
     assert!(
-        log.contains("attempt 1 for") && log.contains("HTTP 503") && log.contains("retrying in"),
+        log.contains(&format!(
+            "fetch of {url}: attempt 1 failed: HTTP 503 Service Unavailable; retrying in "
+        )),
         "{log}"
     );
-    assert!(log.contains("attempt 2 for"), "{log}");
+    assert!(log.contains("after 2 attempts"), "{log}");
 }
 
 #[test]

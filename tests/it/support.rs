@@ -5,8 +5,6 @@
 //! TCP, so that the faults a real HTTP library would not produce (a body shorter than its
 //! Content-Length, a stalled answer) are exact.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -96,7 +94,6 @@ impl Seen {
 
 pub struct ApiServer {
     address: SocketAddr,
-    script: Arc<Mutex<VecDeque<Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     stopping: Arc<AtomicBool>,
 }
@@ -131,7 +128,6 @@ impl ApiServer {
         });
         Self {
             address,
-            script,
             seen,
             stopping,
         }
@@ -364,12 +360,24 @@ pub fn astro(args: &[&str]) -> Output {
 }
 
 pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = astro_command(args);
+    command.envs(env.iter().copied());
+    command.output().expect("run astro")
+}
+
+/// The built binary with `args`, none of the variables astro reads set (so the caller's
+/// environment cannot leak into a test), and no proxy.
+pub fn astro_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
     command.args(args);
     for name in [
         "ASTRO_API_URL",
         "ASTRO_HEADERS_FILE",
         "ASTRO_BEARER_TOKEN",
+        "CLICKHOUSE_URL",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+        "CLICKHOUSE_DATABASE",
         "HTTP_PROXY",
         "http_proxy",
         "HTTPS_PROXY",
@@ -379,8 +387,7 @@ pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     ] {
         command.env_remove(name);
     }
-    command.envs(env.iter().copied());
-    command.output().expect("run astro")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {

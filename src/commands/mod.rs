@@ -1,0 +1,48 @@
+//! One module per command; `run` starts the async runtime and hands the parsed arguments to
+//! the command.
+
+mod fetch;
+mod init;
+mod load;
+mod udf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::Command;
+
+/// Runs one command.
+pub(crate) fn run(command: Command) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match command {
+        Command::Fetch(args) => runtime.block_on(fetch::run(args)),
+        Command::Load(args) => runtime.block_on(load::run(args)),
+        Command::Init(args) => runtime.block_on(init::run(args)),
+        Command::Udf(args) => udf::serve(
+            &args,
+            &runtime,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ),
+    }
+}
+
+/// When the built-in default URL cannot be reached, the line says how to fetch elsewhere.
+fn hint_for_default_url(error: crate::api::AnswerError, is_default: bool) -> anyhow::Error {
+    use crate::http::AttemptError;
+    let unreachable = matches!(
+        &error,
+        crate::api::AnswerError::Fetch(fetch)
+            if matches!(fetch.last, AttemptError::Connect(_) | AttemptError::TimedOut { .. })
+    );
+    if is_default && unreachable {
+        anyhow::anyhow!(
+            "{} (the built-in default API; point astro at another endpoint with --url or ASTRO_API_URL)",
+            crate::messages::failure_line(&anyhow::Error::new(error))
+        )
+    } else {
+        error.into()
+    }
+}

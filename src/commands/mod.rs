@@ -46,3 +46,36 @@ fn hint_for_default_url(error: crate::api::AnswerError, is_default: bool) -> any
         error.into()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::http::{AttemptError, FetchError};
+    use crate::retry::Stop;
+
+    fn timed_out() -> crate::api::AnswerError {
+        crate::api::AnswerError::Fetch(FetchError {
+            url: "http://api.open-notify.org/astros.json".into(),
+            attempts: 2,
+            elapsed: Duration::from_secs(8),
+            stop: Stop::Final,
+            last: AttemptError::TimedOut {
+                limit: Duration::from_secs(3),
+                budget_bound: false,
+            },
+        })
+    }
+
+    #[test]
+    fn an_unreachable_default_url_says_how_to_point_elsewhere() {
+        let line = crate::messages::failure_line(&hint_for_default_url(timed_out(), true));
+        assert!(
+            line.ends_with("point astro at another endpoint with --url or ASTRO_API_URL)"),
+            "{line}"
+        );
+        let line = crate::messages::failure_line(&hint_for_default_url(timed_out(), false));
+        assert!(!line.contains("another endpoint"), "{line}");
+    }
+}

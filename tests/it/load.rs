@@ -390,3 +390,99 @@ fn init_without_schema_files_is_a_clear_error() {
     assert!(err.contains("no .sql files in"), "{err}");
     let _ = std::fs::remove_dir(&empty);
 }
+
+#[test]
+fn init_carries_the_schema_and_works_from_any_directory() {
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let elsewhere = std::env::temp_dir();
+    let output = crate::support::astro_command(&["init", "--clickhouse-url", &clickhouse.url("/")])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    // The same statements as the repository's sql/*.sql, though no sql/ is in reach.
+    let from_disk = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro(&[
+        "init",
+        "--sql-dir",
+        &sql_dir(),
+        "--clickhouse-url",
+        &from_disk.url("/"),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let bodies = |server: &ApiServer| -> Vec<Vec<u8>> {
+        server
+            .requests()
+            .into_iter()
+            .map(|request| request.body)
+            .collect()
+    };
+    assert!(!bodies(&clickhouse).is_empty());
+    assert_eq!(bodies(&clickhouse), bodies(&from_disk));
+}
+
+#[test]
+fn init_and_load_use_the_same_database() {
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro_with_env(
+        &["init", "--clickhouse-url", &clickhouse.url("/")],
+        &[
+            ("CLICKHOUSE_DATABASE", "space"),
+            ("CLICKHOUSE_PASSWORD", PASSWORD),
+        ],
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let statements: Vec<String> = clickhouse
+        .requests()
+        .iter()
+        .map(|request| {
+            // The statements without their comments (which keep their text).
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            body.lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert!(
+        statements[0].contains("CREATE DATABASE IF NOT EXISTS space"),
+        "{}",
+        statements[0]
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|statement| statement.contains("space.raw_data")),
+        "{statements:#?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .all(|statement| !statement.contains("astro.")),
+        "{statements:#?}"
+    );
+}
+
+#[test]
+fn init_dry_run_prints_jsonl_for_the_embedded_engine() {
+    let output = astro(&["init", "--dry-run", "--jsonl", "--engine", "embedded"]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let files: Vec<&str> = lines
+        .iter()
+        .map(|line| line["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|file| file.starts_with("sql/embedded/")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|file| file.starts_with("sql/schedule/")),
+        "{files:?}"
+    );
+    let server = astro(&["init", "--dry-run", "--jsonl"]);
+    assert!(!stdout(&server).contains("sql/embedded/"));
+}

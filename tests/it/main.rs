@@ -3,6 +3,7 @@
 //! command; no test reaches the internet.
 
 mod fetch;
+mod hostile;
 mod load;
 mod support;
 mod tls;

@@ -24,6 +24,13 @@ pub enum Reply {
     CloseDelimited(Vec<u8>),
     /// Waits, then answers.
     Delayed(Duration, Box<Reply>),
+    /// These bytes exactly (status line, headers and body as given), then the connection
+    /// closes: for answers no HTTP library would produce.
+    Raw(Vec<u8>),
+    /// 200 with its Content-Length and no `Connection: close`, so the client keeps the
+    /// connection for reuse; the server closes it after `idle` without a word, as servers do
+    /// with idle keep-alive connections.
+    KeepAlive { body: Vec<u8>, idle: Duration },
 }
 
 impl Reply {
@@ -140,6 +147,11 @@ impl ApiServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The same server under another origin (`localhost` instead of `127.0.0.1`).
+    pub fn localhost_url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.address.port())
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -260,6 +272,18 @@ fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
         Reply::Delayed(delay, reply) => {
             thread::sleep(delay);
             write_reply(stream, *reply)
+        }
+        Reply::Raw(bytes) => stream.write_all(&bytes),
+        Reply::KeepAlive { body, idle } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&body)?;
+            stream.flush()?;
+            thread::sleep(idle);
+            Ok(())
         }
     }
 }

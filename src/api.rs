@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use url::Url;
 
-use crate::http::{Client, FetchError, Fetched};
+use crate::http::{Block, Client, FetchError, Fetched};
 use crate::rows::{RawRow, Timestamp};
 use crate::secrets::{redact_url, shown_url};
 use crate::units::format_duration;
@@ -36,14 +36,16 @@ pub(crate) enum AnswerError {
     },
 }
 
-/// Fetches `url` and hands the body to `accept`; a refusal names the URL and the attempts.
+/// Fetches `url` (within a UDF block's limits, if any) and hands the body to `accept`; a
+/// refusal names the URL and the attempts.
 async fn fetch_valid<T>(
     client: &Client,
     url: &Url,
+    block: Option<&Block>,
     accept: impl FnOnce(Vec<u8>) -> Result<T, Invalid>,
 ) -> Result<(T, Fetched), AnswerError> {
     let started = Instant::now();
-    let mut fetched = client.fetch(url).await?;
+    let mut fetched = client.fetch(url, block).await?;
     let body = std::mem::take(&mut fetched.body);
     match accept(body) {
         Ok(value) => Ok((value, fetched)),
@@ -59,7 +61,7 @@ async fn fetch_valid<T>(
 /// One validated fetch as the row of `astro.raw_data` (the payload is the answer compacted in
 /// place).
 pub(crate) async fn fetch_raw(client: &Client, url: &Url) -> Result<RawRow, AnswerError> {
-    let (payload, fetched) = fetch_valid(client, url, |body| {
+    let (payload, fetched) = fetch_valid(client, url, None, |body| {
         validate::for_each_person(&body, |_| {})?;
         validate::into_compact_string(body)
     })
@@ -88,7 +90,7 @@ impl PeopleAnswer {
 
 /// Fetches and validates `url` for its people.
 pub(crate) async fn fetch_people(client: &Client, url: &Url) -> Result<PeopleAnswer, AnswerError> {
-    let (body, fetched) = fetch_valid(client, url, |body| {
+    let (body, fetched) = fetch_valid(client, url, None, |body| {
         validate::for_each_person(&body, |_| {})?;
         Ok(body)
     })
@@ -100,8 +102,12 @@ pub(crate) async fn fetch_people(client: &Client, url: &Url) -> Result<PeopleAns
 }
 
 /// Fetches `url` for the UDF: any JSON value, compacted.
-pub(crate) async fn fetch_any_json(client: &Client, url: &Url) -> Result<String, AnswerError> {
-    let (answer, _) = fetch_valid(client, url, |body| {
+pub(crate) async fn fetch_any_json(
+    client: &Client,
+    url: &Url,
+    block: &Block,
+) -> Result<String, AnswerError> {
+    let (answer, _) = fetch_valid(client, url, Some(block), |body| {
         validate::check_json(&body)?;
         validate::into_compact_string(body)
     })

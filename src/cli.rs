@@ -173,6 +173,17 @@ pub(crate) struct UdfArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub(crate) concurrency: u16,
 
+    /// Time budget of one whole block, every fetch and retry included: keep it below the
+    /// function's command_read_timeout and max_command_execution_time (60 s in the shipped
+    /// XML), so that a slow block fails with astro's line, not with ClickHouse's timeout.
+    #[arg(long, value_name = "DURATION", default_value = "50s", value_parser = parse_positive_duration)]
+    pub(crate) block_timeout: Duration,
+
+    /// Largest sum of the answers of one block (the process holds a block's answers until
+    /// the block is answered), e.g. 256MiB.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_positive_size)]
+    pub(crate) max_block_bytes: u64,
+
     #[command(flatten)]
     limits: LimitArgs,
 

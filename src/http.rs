@@ -4,7 +4,7 @@
 //! every failure as worth retrying or not. It knows nothing of what the answer should hold.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
@@ -41,15 +41,24 @@ impl Default for Limits {
 }
 
 impl Limits {
-    fn retry_policy(&self) -> retry::Policy {
-        retry::Policy {
+    /// The retry policy of one fetch: its own budget, or what is left of the block's when
+    /// that ends first.
+    fn retry_policy(&self, block: Option<&Block>) -> (retry::Policy, TimeBound) {
+        let block_left =
+            block.map(|block| block.deadline.saturating_duration_since(Instant::now()));
+        let (budget, bound, flag) = match block_left {
+            Some(left) if left < self.max_elapsed => (left, TimeBound::Block, "--block-timeout"),
+            _ => (self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
+        };
+        let policy = retry::Policy {
             max_attempts: self.max_attempts,
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(2),
-            budget: Some(self.max_elapsed),
+            budget: Some(budget),
             attempts_flag: "--max-attempts",
-            budget_flag: "--max-elapsed",
-        }
+            budget_flag: flag,
+        };
+        (policy, bound)
     }
 }
 
@@ -62,8 +71,8 @@ pub(crate) enum AttemptError {
     Connect(#[source] reqwest::Error),
     #[error("TLS failed")]
     Tls(#[source] rustls::Error),
-    #[error("no complete answer within {}{}", format_duration(*.limit), if *.budget_bound { " (the rest of the --max-elapsed budget)" } else { " (--timeout)" })]
-    TimedOut { limit: Duration, budget_bound: bool },
+    #[error("no complete answer within {} ({})", format_duration(*.limit), .bound)]
+    TimedOut { limit: Duration, bound: TimeBound },
     #[error("the answer was cut short")]
     Interrupted(#[source] reqwest::Error),
     /// The peer's HTTP framing is broken (a malformed chunk, a header block over the limit):
@@ -77,6 +86,8 @@ pub(crate) enum AttemptError {
     },
     #[error("the answer is larger than the {} cap (--max-bytes)", format_size(*.limit))]
     TooLarge { limit: u64 },
+    #[error("the answers of this block are larger than the {} cap (--max-block-bytes)", format_size(*.limit))]
+    BlockTooLarge { limit: u64 },
     #[error("redirect to {to} refused")]
     Redirect {
         /// The target, as it may be shown.
@@ -86,6 +97,63 @@ pub(crate) enum AttemptError {
     },
     #[error("request failed")]
     Request(#[source] reqwest::Error),
+}
+
+/// Which limit ended an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeBound {
+    /// The attempt's own `--timeout`.
+    Attempt,
+    /// What was left of the fetch's `--max-elapsed`.
+    Fetch,
+    /// What was left of the UDF block's `--block-timeout`.
+    Block,
+}
+
+impl std::fmt::Display for TimeBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeBound::Attempt => "--timeout",
+            TimeBound::Fetch => "the rest of the --max-elapsed budget",
+            TimeBound::Block => "the rest of the --block-timeout budget",
+        })
+    }
+}
+
+/// Limits shared by the fetches of one UDF block: they end by one deadline and their answers
+/// share one byte cap, whatever each fetch's own limits allow.
+#[derive(Debug)]
+pub(crate) struct Block {
+    deadline: Instant,
+    max_bytes: u64,
+    /// Bytes of the answers received so far (attempts that failed give theirs back).
+    used: AtomicU64,
+}
+
+impl Block {
+    pub(crate) fn new(timeout: Duration, max_bytes: u64) -> Self {
+        Self {
+            deadline: Instant::now() + timeout,
+            max_bytes,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` of the block's cap, or says the cap is reached.
+    fn take(&self, bytes: u64) -> Result<(), AttemptError> {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.max_bytes {
+            self.give_back(bytes);
+            return Err(AttemptError::BlockTooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug, Error)]
@@ -111,6 +179,7 @@ impl Retryable for AttemptError {
             | AttemptError::Tls(_)
             | AttemptError::Malformed(_)
             | AttemptError::TooLarge { .. }
+            | AttemptError::BlockTooLarge { .. }
             | AttemptError::Redirect { .. } => false,
         }
     }
@@ -227,24 +296,36 @@ impl Client {
         })
     }
 
-    /// Fetches `url` with retry: the whole body, within the limits.
-    pub(crate) async fn fetch(&self, url: &Url) -> Result<Fetched, FetchError> {
+    /// Fetches `url` with retry: the whole body, within the limits (and those of a UDF block,
+    /// when given).
+    pub(crate) async fn fetch(
+        &self,
+        url: &Url,
+        block: Option<&Block>,
+    ) -> Result<Fetched, FetchError> {
         let shown = shown_url(url);
         let started = Instant::now();
-        let outcome = self
-            .limits
-            .retry_policy()
+        let (policy, budget_bound) = self.limits.retry_policy(block);
+        let outcome = policy
             .run(&format!("fetch of {shown}"), |attempt| async move {
                 // The attempt ends by its own timeout or by the end of the budget.
                 let remaining = attempt.remaining().unwrap_or(self.limits.attempt_timeout);
-                let budget_bound = remaining < self.limits.attempt_timeout;
-                let limit = remaining.min(self.limits.attempt_timeout);
-                match tokio::time::timeout(limit, self.attempt(url)).await {
+                let (limit, bound) = if remaining < self.limits.attempt_timeout {
+                    (remaining, budget_bound)
+                } else {
+                    (self.limits.attempt_timeout, TimeBound::Attempt)
+                };
+                let mut taken = 0;
+                let result =
+                    tokio::time::timeout(limit, self.attempt(url, block, &mut taken)).await;
+                if let Some(block) = block
+                    && !matches!(result, Ok(Ok(_)))
+                {
+                    block.give_back(taken);
+                }
+                match result {
                     Ok(result) => result,
-                    Err(_) => Err(AttemptError::TimedOut {
-                        limit,
-                        budget_bound,
-                    }),
+                    Err(_) => Err(AttemptError::TimedOut { limit, bound }),
                 }
             })
             .await;
@@ -275,7 +356,14 @@ impl Client {
     }
 
     /// One attempt: the request, its redirects, and the whole body within the size cap.
-    async fn attempt(&self, url: &Url) -> Result<(Vec<u8>, SystemTime), AttemptError> {
+    /// `taken` counts the bytes taken from the block's cap, so that a failed attempt gives
+    /// them back.
+    async fn attempt(
+        &self,
+        url: &Url,
+        block: Option<&Block>,
+        taken: &mut u64,
+    ) -> Result<(Vec<u8>, SystemTime), AttemptError> {
         self.guard.check_url(url).map_err(AttemptError::Refused)?;
         let headers_origin = match &self.header_scope {
             HeaderScope::Origin(origin) => origin.clone(),
@@ -331,6 +419,10 @@ impl Client {
         while let Some(chunk) = response.chunk().await.map_err(classify_body_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(AttemptError::TooLarge { limit });
+            }
+            if let Some(block) = block {
+                block.take(chunk.len() as u64)?;
+                *taken += chunk.len() as u64;
             }
             body.extend_from_slice(&chunk);
         }
@@ -462,7 +554,7 @@ mod tests {
         assert!(
             AttemptError::TimedOut {
                 limit: Duration::from_secs(1),
-                budget_bound: false
+                bound: TimeBound::Attempt
             }
             .is_transient()
         );

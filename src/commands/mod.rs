@@ -63,7 +63,7 @@ mod tests {
             stop: Stop::Final,
             last: AttemptError::TimedOut {
                 limit: Duration::from_secs(3),
-                budget_bound: false,
+                bound: crate::http::TimeBound::Attempt,
             },
         })
     }

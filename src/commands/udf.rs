@@ -14,7 +14,7 @@ use url::Url;
 use crate::api;
 use crate::cli::UdfArgs;
 use crate::formats::{tsv_unescape, write_tsv_escaped};
-use crate::http::Client;
+use crate::http::{Block, Client};
 
 /// The most rows a chunk header may announce. ClickHouse's blocks hold at most a few hundred
 /// thousand rows; a larger count is a broken or hostile peer, refused before any work.
@@ -52,7 +52,8 @@ pub(super) fn serve(
             let Some(row) = next_line()? else { break };
             vec![row]
         };
-        let answers = runtime.block_on(answer_block(&client, &block, concurrency))?;
+        let limits = Block::new(args.block_timeout, args.max_block_bytes);
+        let answers = runtime.block_on(answer_block(&client, &block, &limits, concurrency))?;
         for answer in &answers {
             write_tsv_escaped(&mut output, answer.as_bytes())?;
             output.write_all(b"\n")?;
@@ -80,11 +81,13 @@ fn parse_chunk_header(line: &[u8]) -> Result<u64> {
     Ok(count)
 }
 
-/// Fetches every URL of a block, at most `concurrency` at a time, answers in input order. The
-/// first failure fails the block (and so the query), naming the row within the block.
+/// Fetches every URL of a block, at most `concurrency` at a time, answers in input order,
+/// within the block's time and byte limits. The first failure fails the block (and so the
+/// query), naming the row within the block.
 async fn answer_block(
     client: &Client,
     rows: &[Vec<u8>],
+    limits: &Block,
     concurrency: usize,
 ) -> Result<Vec<String>> {
     let total = rows.len();
@@ -96,7 +99,7 @@ async fn answer_block(
                 .ok()
                 .and_then(|text| Url::parse(text.trim()).ok())
                 .with_context(|| format!("{}: not a valid URL", row_name()))?;
-            api::fetch_any_json(client, &url)
+            api::fetch_any_json(client, &url, limits)
                 .await
                 .with_context(row_name)
         })

@@ -304,3 +304,62 @@ fn the_failure_line_has_no_newline_for_clickhouse() {
         "{message:?}"
     );
 }
+
+/// Runs the loopback UDF with `extra` flags on one block of `urls`.
+fn udf_block(extra: &[&str], urls: &[String]) -> std::process::Output {
+    let mut args = LOOPBACK_UDF.to_vec();
+    args.extend_from_slice(extra);
+    let mut child = astro_command(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = format!("{}\n", urls.len());
+    for url in urls {
+        input.push_str(url);
+        input.push('\n');
+    }
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_slow_block_ends_with_astros_line_inside_the_block_budget() {
+    let slow = Reply::Delayed(
+        Duration::from_millis(700),
+        Box::new(Reply::ok(normal_body())),
+    );
+    let server = ApiServer::always(slow);
+    let urls: Vec<String> = (0..4).map(|n| server.url(&format!("/{n}"))).collect();
+    let output = udf_block(&["--block-timeout", "1s", "--concurrency", "1"], &urls);
+    let message = assert_fails_with(&output, "in this block: fetch of ");
+    assert!(
+        message.contains("(the rest of the --block-timeout budget)"),
+        "{message}"
+    );
+    // Nothing of the block was answered: the rows go out only when all are in.
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn the_answers_of_a_block_share_one_byte_cap() {
+    let server = ApiServer::always(Reply::ok(normal_body()));
+    let urls: Vec<String> = (0..3).map(|n| server.url(&format!("/{n}"))).collect();
+    let one = normal_body().len();
+    // Room for two answers, not three; each answer alone is well under --max-bytes.
+    let cap = (2 * one + one / 2).to_string();
+    let output = udf_block(&["--max-block-bytes", &cap, "--concurrency", "1"], &urls);
+    let message = assert_fails_with(&output, "row 3 of 3 in this block");
+    assert!(message.contains("(--max-block-bytes)"), "{message}");
+    // The same block under a cap that fits is answered whole.
+    let fits = (3 * one).to_string();
+    let output = udf_block(&["--max-block-bytes", &fits], &urls);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(parse_tsv(&stdout(&output)).len(), 3);
+}

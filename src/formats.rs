@@ -214,4 +214,23 @@ mod tests {
             "{\"source\":\"http://x/a\",\"fetched_at\":\"2026-01-01 00:00:00.000\",\"attempts\":2,\"payload\":\"{\\\"a\\\":\\\"b\\\\tc\\\"}\"}\n"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Escaping then unescaping gives back any bytes, and the escaped text holds no raw
+        /// tab or newline that would split a field or a row.
+        #[test]
+        fn tsv_escape_then_unescape_is_the_identity(value in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let mut out = Vec::new();
+            write_tsv_escaped(&mut out, &value).unwrap();
+            proptest::prop_assert!(!out.contains(&b'\t') && !out.contains(&b'\n'));
+            proptest::prop_assert_eq!(tsv_unescape(&out), value);
+        }
+
+        #[test]
+        fn tsv_unescape_takes_any_bytes(value in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = tsv_unescape(&value);
+        }
+    }
 }

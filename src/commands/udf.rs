@@ -129,4 +129,21 @@ mod tests {
             assert!(error.contains("expected a chunk header"), "{error}");
         }
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any bytes as a chunk header: a count within the limit or an error, never a panic.
+        #[test]
+        fn chunk_headers_take_any_bytes(line in proptest::collection::vec(proptest::num::u8::ANY, 0..32)) {
+            if let Ok(count) = parse_chunk_header(&line) {
+                proptest::prop_assert!(count <= MAX_BLOCK_ROWS);
+            }
+        }
+
+        #[test]
+        fn chunk_headers_read_every_count(count in 0..=MAX_BLOCK_ROWS) {
+            proptest::prop_assert_eq!(parse_chunk_header(count.to_string().as_bytes()).unwrap(), count);
+        }
+    }
 }

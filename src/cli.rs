@@ -29,7 +29,7 @@ const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Parser)]
 #[command(
     name = "astro",
-    version,
+    version = env!("ASTRO_BUILD"),
     about = "Fetch an HTTP JSON API for ClickHouse: retry, validation, clear errors, rows on stdout",
     long_about = "Fetch an HTTP JSON API for ClickHouse: retry, validation, clear errors, rows on stdout.\n\n\
         ClickHouse runs astro itself, so an ingest is plain SQL:\n\n  \
@@ -113,6 +113,19 @@ pub(crate) enum Command {
         CLICKHOUSE_PASSWORD (the password: environment only, never a flag, never printed)."
     )]
     Init(InitArgs),
+
+    /// Install astro into a ClickHouse server's directories: the binary into its user scripts
+    /// directory, the UDF and dictionary XML into its config directory.
+    #[command(
+        long_about = "Install astro on the machine of a ClickHouse server: copies this binary to         <user-scripts>/astro and writes astro_function.xml (the astro_fetch UDF) and         astro_people_dictionary.xml into <config-dir>, where the server's stock config.xml         looks for *_function.xml and *_dictionary.xml. The defaults are the official packages'         and image's directories. Idempotent: unchanged files are left alone; a file astro did not         write (or that was edited since) is not replaced without --force. A manifest in the user         scripts directory records what was written, for upgrades and `astro uninstall`. Then run         the printed SYSTEM RELOAD statements (or pass --reload to run them over HTTP).
+
+        The binary must run on the server's machine: a static (musl) build runs on any Linux         of its architecture; a dynamically linked one only where the libc is as new as the         build machine's (`astro --version` says which this is).",
+        after_help = "Environment (with --reload): CLICKHOUSE_URL, CLICKHOUSE_USER,         CLICKHOUSE_PASSWORD, as for `astro init`."
+    )]
+    Install(InstallArgs),
+
+    /// Remove exactly what `astro install` wrote.
+    Uninstall(UninstallArgs),
 }
 
 #[derive(Debug, Args)]
@@ -231,6 +244,92 @@ pub(crate) struct InitArgs {
     pub(crate) clickhouse: ClickHouseArgs,
 }
 
+/// The server's directories astro installs into.
+#[derive(Debug, Args)]
+pub(crate) struct InstallTarget {
+    /// The server's user_scripts_path (where `executable()`, UDFs and dictionaries find
+    /// programs).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/var/lib/clickhouse/user_scripts"
+    )]
+    pub(crate) user_scripts: PathBuf,
+
+    /// The server's config directory (its config.xml globs *_function.xml and
+    /// *_dictionary.xml there).
+    #[arg(long, value_name = "DIR", default_value = "/etc/clickhouse-server")]
+    pub(crate) config_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InstallArgs {
+    #[command(flatten)]
+    pub(crate) target: InstallTarget,
+
+    /// Replace files astro did not write (or that were changed since it did).
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Say what would be written, and write nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// A host the astro_fetch UDF may fetch (repeatable; replaces the shipped allowlist,
+    /// api.open-notify.org), written into the UDF's command line.
+    #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
+    allow_hosts: Vec<String>,
+
+    /// Let the UDF reach loopback, private and link-local addresses (only for trusted,
+    /// internal setups).
+    #[arg(long)]
+    allow_private: bool,
+
+    /// Run SYSTEM RELOAD FUNCTIONS and SYSTEM RELOAD DICTIONARIES on the server over HTTP
+    /// instead of printing them.
+    #[arg(long)]
+    pub(crate) reload: bool,
+
+    #[command(flatten)]
+    pub(crate) clickhouse: ClickHouseArgs,
+}
+
+impl InstallArgs {
+    /// The flags the UDF's command line gets beyond the shipped ones.
+    pub(crate) fn udf_flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        for host in &self.allow_hosts {
+            flags.push("--allow-host".to_owned());
+            flags.push(host.clone());
+        }
+        if self.allow_private {
+            flags.push("--allow-private".to_owned());
+        }
+        flags
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UninstallArgs {
+    #[command(flatten)]
+    pub(crate) target: InstallTarget,
+
+    /// Remove files even where they were changed since astro wrote them.
+    #[arg(long)]
+    pub(crate) force: bool,
+
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+
+    /// Run the SYSTEM RELOAD statements on the server over HTTP instead of printing them.
+    #[arg(long)]
+    pub(crate) reload: bool,
+
+    #[command(flatten)]
+    pub(crate) clickhouse: ClickHouseArgs,
+}
+
 /// Where the ClickHouse server is and how hard to try. The password is not a flag: it comes
 /// from CLICKHOUSE_PASSWORD only.
 #[derive(Debug, Args)]
@@ -338,7 +437,9 @@ impl Cli {
                     args.clickhouse.url().map(drop)
                 }
             }
-            Command::Udf(_) => Ok(()),
+            Command::Install(args) if args.reload => args.clickhouse.url().map(drop),
+            Command::Uninstall(args) if args.reload => args.clickhouse.url().map(drop),
+            Command::Udf(_) | Command::Install(_) | Command::Uninstall(_) => Ok(()),
         }
     }
 }

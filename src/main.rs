@@ -10,6 +10,7 @@
 mod api;
 mod cli;
 mod commands;
+mod fingerprint;
 mod formats;
 mod guard;
 mod http;

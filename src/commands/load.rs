@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::hint_for_default_url;
 use crate::api;
 use crate::cli::LoadArgs;
+use crate::fingerprint::fnv1a;
 use crate::messages::log;
 use crate::rows::RawRow;
 use crate::server::{Server, ServerError};
@@ -41,13 +42,8 @@ pub(super) async fn run(args: LoadArgs) -> Result<()> {
 
 /// The token that makes a retried INSERT of this row a duplicate block for the server.
 fn deduplication_token(row: &RawRow) -> String {
-    // FNV-1a: stable across builds and runs (std's hasher is not), and enough to tell sources
-    // apart; fetched_at (milliseconds) tells the fetches of one source apart.
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in row.source.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    // The fingerprint tells sources apart; fetched_at (milliseconds) the fetches of one source.
+    let hash = fnv1a(row.source.as_bytes());
     format!("astro-raw-{hash:016x}-{}", row.fetched_at.as_millis())
 }
 

@@ -3,6 +3,7 @@
 
 mod fetch;
 mod init;
+mod install;
 mod load;
 mod udf;
 
@@ -20,6 +21,8 @@ pub(crate) fn run(command: Command) -> Result<()> {
         Command::Fetch(args) => runtime.block_on(fetch::run(args)),
         Command::Load(args) => runtime.block_on(load::run(args)),
         Command::Init(args) => runtime.block_on(init::run(args)),
+        Command::Install(args) => runtime.block_on(install::install(args)),
+        Command::Uninstall(args) => runtime.block_on(install::uninstall(args)),
         Command::Udf(args) => udf::serve(
             &args,
             &runtime,

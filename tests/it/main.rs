@@ -4,6 +4,7 @@
 
 mod fetch;
 mod hostile;
+mod install;
 mod load;
 mod support;
 mod tls;

@@ -36,6 +36,41 @@ pub(crate) struct SchemaFile {
     pub(crate) text: Cow<'static, str>,
 }
 
+impl SchemaFile {
+    /// The file's name within `sql/` (`02_raw_data.sql`, `schedule/10_ingest_schedule.sql`):
+    /// its key in the ledger, the same for the built-in copy and `--sql-dir`.
+    pub(crate) fn key(&self) -> String {
+        let name = Path::new(self.path.as_ref())
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match self.group {
+            Group::Both => name,
+            Group::EmbeddedOnly => format!("embedded/{name}"),
+            Group::Schedule => format!("schedule/{name}"),
+        }
+    }
+}
+
+/// The ledger of applied schema files, kept by `astro init` in the astro database (like a
+/// migration tool's history table): one row per file and version of its text, so a later init
+/// applies only files that are new or changed, and says which. Every file is idempotent on its
+/// own, so the ledger decides what to send, never what is correct.
+pub(crate) const LEDGER_TABLE: &str = "schema_migrations";
+
+/// The ledger's DDL, in `database`. ReplacingMergeTree ORDER BY file: the latest version of
+/// each file wins.
+pub(crate) fn ledger_ddl(database: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {database}.{LEDGER_TABLE}\n(\n    \
+         file       String COMMENT 'the schema file, within sql/',\n    \
+         fingerprint String COMMENT 'FNV-1a of the statements applied',\n    \
+         applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC'),\n    \
+         astro      String COMMENT 'astro --version that applied it'\n)\n\
+         ENGINE = ReplacingMergeTree(applied_at)\nORDER BY file"
+    )
+}
+
 /// The files of `sql/` as they were when the binary was built, in apply order.
 const BUILT_IN: &[BuiltIn] = include!(concat!(env!("OUT_DIR"), "/schema_files.rs"));
 
@@ -401,6 +436,28 @@ mod tests {
             })
             .collect();
         assert_eq!(declared, split_columns(crate::rows::RAW_COLUMNS));
+    }
+
+    #[test]
+    fn ledger_keys_name_the_file_within_sql() {
+        let keys: Vec<String> = files(Engine::Embedded, true, None)
+            .unwrap()
+            .iter()
+            .map(SchemaFile::key)
+            .collect();
+        assert!(
+            keys.iter()
+                .any(|key| key.ends_with("_raw_data.sql") && !key.contains('/'))
+        );
+        assert!(keys.iter().any(|key| key.starts_with("embedded/")));
+        assert!(keys.iter().any(|key| key.starts_with("schedule/")));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let from_dir: Vec<String> = files(Engine::Embedded, true, Some(&dir))
+            .unwrap()
+            .iter()
+            .map(SchemaFile::key)
+            .collect();
+        assert_eq!(keys, from_dir);
     }
 
     #[test]

@@ -278,6 +278,19 @@ fn credentials_in_the_clickhouse_url_are_refused() {
     assert!(!err.contains("hunter2"), "{err}");
 }
 
+/// The requests of `astro init` that apply schema statements (not its ledger bookkeeping).
+fn schema_requests(server: &ApiServer) -> Vec<crate::support::Seen> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|request| {
+            let body = String::from_utf8_lossy(&request.body);
+            let query = request.param("query").unwrap_or_default();
+            !body.contains("schema_migrations") && !query.contains("schema_migrations")
+        })
+        .collect()
+}
+
 fn sql_dir() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/sql").to_owned()
 }
@@ -302,7 +315,7 @@ fn init_applies_the_schema_files_in_order_one_statement_per_request() {
         .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "sql"))
         .collect();
     expected.sort();
-    let requests = clickhouse.requests();
+    let requests = schema_requests(&clickhouse);
     assert_eq!(requests.len(), expected.len(), "{requests:#?}");
     for (request, path) in requests.iter().zip(&expected) {
         assert_eq!(request.method, "POST");
@@ -335,7 +348,7 @@ fn init_with_schedule_adds_the_refreshable_view() {
         &clickhouse.url("/"),
     ]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let requests = clickhouse.requests();
+    let requests = schema_requests(&clickhouse);
     let last = String::from_utf8_lossy(&requests.last().unwrap().body).into_owned();
     assert!(last.contains("REFRESH EVERY"), "{last}");
     assert!(
@@ -348,8 +361,12 @@ fn init_with_schedule_adds_the_refreshable_view() {
 
 #[test]
 fn init_stops_at_the_first_failing_file() {
+    // The ledger check, the first file, the ledger's creation and record, then the refusal.
     let clickhouse = ApiServer::start(
         vec![
+            Reply::clickhouse_ok(),
+            Reply::clickhouse_ok(),
+            Reply::clickhouse_ok(),
             Reply::clickhouse_ok(),
             Reply::clickhouse_error(
                 403,
@@ -368,16 +385,22 @@ fn init_stops_at_the_first_failing_file() {
         &clickhouse.url("/"),
     ]);
     assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let all = stderr(&output);
+    // What was applied, then the one line of the failure.
+    assert!(
+        all.starts_with("astro init: applied 01_database.sql (new)\n"),
+        "{all}"
+    );
+    let err = all.lines().last().unwrap();
+    assert_eq!(all.lines().count(), 2, "{all}");
     assert!(err.contains("applying "), "{err}");
     assert!(err.contains("02_raw_data.sql"), "{err}");
     assert!(
         err.contains("user 'default' is not allowed to do this: Code: 497."),
         "{err}"
     );
-    assert!(!err.contains(PASSWORD));
-    assert_eq!(clickhouse.requests().len(), 2);
+    assert!(!all.contains(PASSWORD));
+    assert_eq!(clickhouse.requests().len(), 5);
     assert!(output.stdout.is_empty(), "quiet: {}", stdout(&output));
 }
 
@@ -411,8 +434,7 @@ fn init_carries_the_schema_and_works_from_any_directory() {
     ]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let bodies = |server: &ApiServer| -> Vec<Vec<u8>> {
-        server
-            .requests()
+        schema_requests(server)
             .into_iter()
             .map(|request| request.body)
             .collect()
@@ -432,8 +454,7 @@ fn init_and_load_use_the_same_database() {
         ],
     );
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let statements: Vec<String> = clickhouse
-        .requests()
+    let statements: Vec<String> = schema_requests(&clickhouse)
         .iter()
         .map(|request| {
             // The statements without their comments (which keep their text).
@@ -485,4 +506,99 @@ fn init_dry_run_prints_jsonl_for_the_embedded_engine() {
     );
     let server = astro(&["init", "--dry-run", "--jsonl"]);
     assert!(!stdout(&server).contains("sql/embedded/"));
+}
+
+/// RowBinary strings, as ClickHouse sends and takes them: a LEB128 length, then the bytes.
+fn row_binary_strings(mut body: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (mut length, mut shift) = (0usize, 0);
+        loop {
+            let byte = body[0];
+            body = &body[1..];
+            length |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push(String::from_utf8(body[..length].to_vec()).unwrap());
+        body = &body[length..];
+    }
+    out
+}
+
+fn row_binary(strings: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for text in strings {
+        let mut length = text.len();
+        loop {
+            let byte = (length & 0x7f) as u8;
+            length >>= 7;
+            out.push(if length == 0 { byte } else { byte | 0x80 });
+            if length == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_second_init_applies_only_what_is_new_or_changed() {
+    // The first init on an empty server applies every file and records each in the ledger.
+    let first = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro(&["init", "--clickhouse-url", &first.url("/")]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let records: Vec<Vec<String>> = first
+        .requests()
+        .iter()
+        .filter(|request| {
+            request
+                .param("query")
+                .is_some_and(|query| query.starts_with("INSERT INTO `schema_migrations`"))
+                && request.param("database") == Some("astro")
+        })
+        .map(|request| row_binary_strings(&request.body))
+        .collect();
+    let files = schema_requests(&first).len();
+    assert_eq!(records.len(), files);
+    assert!(stderr(&output).contains(&format!("{files} files applied, 0 unchanged")));
+
+    // The second finds them all in the ledger but the last (missing) and the first (another
+    // fingerprint, as after an upgrade changed the file).
+    let mut ledger: Vec<&str> = Vec::new();
+    for (index, record) in records.iter().enumerate().take(files - 1) {
+        ledger.push(&record[0]);
+        ledger.push(if index == 0 {
+            "0000000000000000"
+        } else {
+            &record[1]
+        });
+    }
+    let second = ApiServer::start(
+        vec![
+            Reply::Http(200, vec![], vec![1]),
+            Reply::Http(200, vec![], row_binary(&ledger)),
+        ],
+        Reply::clickhouse_ok(),
+    );
+    let output = astro(&["init", "--clickhouse-url", &second.url("/")]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "stderr: {report}");
+    let applied = schema_requests(&second);
+    assert_eq!(applied.len(), 2, "{report}");
+    assert!(
+        report.contains(&format!("applied {} (changed)", records[0][0])),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("applied {} (new)", records[files - 1][0])),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("2 files applied, {} unchanged", files - 2)),
+        "{report}"
+    );
 }

@@ -15,6 +15,8 @@ mod formats;
 mod guard;
 mod http;
 mod messages;
+#[allow(dead_code)] // wired in by the records work (issue 13)
+mod paginate;
 mod retry;
 mod rows;
 mod schema;

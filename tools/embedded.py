@@ -12,7 +12,7 @@ chDB allows one holder of a database path per process at a time: open, use, clos
     with Database("/tmp/db") as db:           # writes /tmp/db.config.xml, opens the session
         db.apply()                            # sql/*.sql + sql/embedded/*.sql, in file-name order
         db.ingest()                           # sql/ingest/ingest.sql (runs `astro fetch`)
-        print(db.query("SELECT count() FROM astro.people FINAL"))      # TabSeparated text
+        print(db.query("SELECT count() FROM astro.people_now"))        # TabSeparated text
         db.rows("SELECT craft, name FROM astro.people FINAL")          # [{'craft':..,'name':..}]
 
 For clickhouse-connect (the dbt bridge):
@@ -46,7 +46,7 @@ __all__ = [
     "REPO_ROOT", "SQL_DIR", "EMBEDDED_DIR", "SCHEDULE_DIR", "INGEST_FILE", "USER_SCRIPTS_DIR",
     "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "Database", "default_db_path",
     "config_path", "write_config", "write_functions_with_flags", "connection_string",
-    "chdb_options", "schema_files",
+    "chdb_options", "schema_files", "schema_objects",
     "split_statements",
 ]
 
@@ -144,6 +144,22 @@ def schema_files(schedule: bool = False) -> list[Path]:
     if schedule:
         files += sorted(SCHEDULE_DIR.glob("*.sql"))
     return files
+
+
+_CREATE = re.compile(r"""CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)
+                         \s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)""", re.I | re.X)
+
+
+def schema_objects(schedule: bool = False, files: Iterable[Path] | None = None) -> list[tuple[str, str]]:
+    """(database, name) of every table, view and dictionary the schema files (default: those
+    `apply` runs) create."""
+    objects = []
+    for path in (files if files is not None else schema_files(schedule)):
+        for statement in split_statements(path.read_text()):
+            match = _CREATE.search(statement)
+            if match:
+                objects.append((match.group(2), match.group(3)))
+    return objects
 
 
 _TOKEN = re.compile(r"""
@@ -252,10 +268,13 @@ class Database:
         return applied
 
     def ingest(self) -> None:
-        """One ingest through executable('astro fetch', ...) (sql/ingest/ingest.sql)."""
+        """One ingest: sql/ingest/ingest.sql, INSERT ... SELECT * FROM astro.fetch_raw."""
         self.execute_script(INGEST_FILE.read_text())
 
-    def has_schema(self) -> bool:
-        """True if every schema object `apply` creates exists."""
-        return self.scalar("SELECT count() FROM system.tables WHERE database = 'astro' "
-                           "AND name IN ('raw_data', 'people', 'people_mv')") == "3"
+    def has_schema(self, files: Iterable[Path] | None = None) -> bool:
+        """True if every table, view and dictionary `apply` creates (or `files` create) exists;
+        an older schema without a newer object counts as missing, so `ingest` applies it."""
+        wanted = schema_objects(files=files)
+        pairs = ", ".join(f"('{d}', '{n}')" for d, n in wanted)
+        return self.scalar(f"SELECT count() FROM system.tables WHERE (database, name) IN ({pairs})") \
+            == str(len(wanted))

@@ -15,7 +15,8 @@
 The database directory is $ASTRO_DB (default <repo>/.astro/db) or --db PATH. The astro binary is
 taken from <repo>/user_scripts (--user-scripts DIR) and the UDFs from
 <repo>/clickhouse_config/functions (--functions DIR). ASTRO_API_URL reaches the binary through
-the environment. A query error prints ClickHouse's message on stderr and exits 1.
+the environment. A query error prints ClickHouse's message on stderr and exits 1; so does a
+database that another process holds (one line naming its pid).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from embedded import Database, QueryError, default_db_path  # noqa: E402
+from embedded import Database, DatabaseInUse, QueryError, default_db_path  # noqa: E402
 
 # The ingest summary: the count from astro.people_now, the fetch from astro.latest_fetch (the
 # view people_now is defined by), so the line says 0 after an answer listing nobody. Fetches tied
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                 sys.stdout.buffer.flush()
     except QueryError as exc:
         print(exc.message, file=sys.stderr)
+        return 1
+    except DatabaseInUse as exc:
+        print(exc, file=sys.stderr)
         return 1
     return 0
 

@@ -30,6 +30,11 @@ teaches dbt-clickhouse one more driver value and nothing else:
 Plain `dbt` on the embedded target stops with "Unrecognized ClickHouse driver chdb" (not silently
 on a server).
 
+  * The same lock as tools/embedded.py's Database (`<db>.lock`, exclusive flock): taken before
+    the engine opens and held until dbt exits, so dbt and `make sql` (or a test, or another dbt)
+    never hold the database at once; the later one stops with one line naming the holder's pid
+    (exit status 2, like any other dbt failure to start).
+
 Limits. One engine path per process (chDB): while dbt runs, no other process may hold ASTRO_DB,
 so close your own session first; dbt's threads share the one engine (the profile uses threads: 1).
 Host, port, user, password, TLS and connection-pool settings have no meaning in-process and are
@@ -57,6 +62,28 @@ DRIVER = "chdb"
 DBT_DIR = embedded.REPO_ROOT / "dbt"
 
 
+# The locks this process holds, by database path: taken once, kept until the process exits (dbt
+# may open and close its client several times in one run; nobody else may slip in between).
+_HELD: dict[str, embedded.DatabaseLock] = {}
+
+
+def hold_lock(db_path: str) -> None:
+    """Take the embedded database's lock for the rest of this process (idempotent)."""
+    path = os.path.realpath(db_path)
+    if path not in _HELD:
+        _HELD[path] = embedded.DatabaseLock(path).acquire()  # raises DatabaseInUse
+
+
+def _target(argv: list[str]) -> str:
+    """The dbt target of this command line: --target/-t, else DBT_TARGET (set by main)."""
+    for index, arg in enumerate(argv):
+        if arg in ("--target", "-t") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("DBT_TARGET", "embedded")
+
+
 def install() -> None:
     """Teach dbt-clickhouse the driver `chdb` (idempotent). See the module docstring."""
     import clickhouse_connect
@@ -77,6 +104,10 @@ def install() -> None:
         def _create_client(self, credentials):
             db_path = os.path.realpath(credentials.host)
             try:
+                hold_lock(db_path)
+            except embedded.DatabaseInUse as ex:
+                raise FailedToConnectError(str(ex)) from None
+            try:
                 return clickhouse_connect.get_client(
                     interface="chdb",
                     path=db_path,
@@ -88,7 +119,7 @@ def install() -> None:
                     query_limit=0,
                     settings=self._conn_settings,
                 )
-            except Exception as ex:  # typically: another process holds the database path
+            except Exception as ex:  # e.g. a holder outside astro's tools (no lock taken)
                 raise FailedToConnectError(
                     f"{ex}\nThe embedded database {db_path} can be open in one process at a "
                     "time: close other sessions on it (make sql, a test, another dbt) and retry."
@@ -109,6 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_DIR))
     os.environ.setdefault("DBT_TARGET", "embedded")
     os.environ["ASTRO_DB"] = str(embedded.default_db_path().resolve())
+    if _target(argv) == "embedded":
+        # Before dbt starts: a database in use is one line, not a dbt stack of errors.
+        try:
+            hold_lock(os.environ["ASTRO_DB"])
+        except embedded.DatabaseInUse as ex:
+            print(ex, file=sys.stderr)
+            return 2
     install()
     from dbt.cli.main import cli
 

@@ -26,6 +26,12 @@ pub(crate) struct RawRow {
 pub(crate) const RAW_COLUMNS: &str =
     "source String, fetched_at DateTime64(3, 'UTC'), attempts UInt32, payload String";
 
+/// The columns of `astro fetch --output people`: one row per person (the SQL files are tested
+/// against it).
+#[cfg(test)]
+pub(crate) const PEOPLE_COLUMNS: &str =
+    "craft String, name String, fetched_at DateTime64(3, 'UTC')";
+
 /// A point in time with millisecond precision: a `DateTime64(3, 'UTC')`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Timestamp {

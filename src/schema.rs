@@ -460,6 +460,40 @@ mod tests {
         assert_eq!(keys, from_dir);
     }
 
+    /// The structure literal of the `executable()` call in the view `name`, unquoted.
+    fn executable_structure(name: &str) -> String {
+        let files = files(Engine::Server, false, None).unwrap();
+        let view = files
+            .iter()
+            .find(|file| {
+                file.text
+                    .contains(&format!("CREATE OR REPLACE VIEW {name}"))
+            })
+            .unwrap_or_else(|| panic!("a file creates {name}"));
+        let literals: Vec<&str> = tokens(&view.text)
+            .into_iter()
+            .filter_map(|token| match token {
+                Token::Quoted(text) if text.starts_with('\'') => Some(text),
+                _ => None,
+            })
+            .collect();
+        // executable('command', Format, 'structure', ...): the second string literal.
+        let literal = literals[1];
+        literal[1..literal.len() - 1].replace("''", "'")
+    }
+
+    #[test]
+    fn the_fetch_views_declare_the_rows_astro_prints() {
+        assert_eq!(
+            executable_structure("astro.fetch_raw"),
+            crate::rows::RAW_COLUMNS
+        );
+        assert_eq!(
+            executable_structure("astro.fetch_people"),
+            crate::rows::PEOPLE_COLUMNS
+        );
+    }
+
     #[test]
     fn database_names() {
         for good in ["astro", "analytics_2", "_x"] {

@@ -53,7 +53,7 @@ test-rust: build ## only the Rust tests
 	cargo test --release --locked
 
 test-py: build venv ## only the SQL and dbt layer on the embedded engine (tests/py)
-	$(VPY) -m pytest tests/py -q
+	$(VPY) -m pytest -q
 
 .PHONY: schema ingest sql dbt run bench clean
 

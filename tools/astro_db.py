@@ -25,9 +25,8 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from embedded import Database, DatabaseInUse, QueryError, default_db_path  # noqa: E402
+# The script's own directory (tools/) is on sys.path when Python runs a script.
+from embedded import Database, DatabaseInUse, QueryError, default_db_path
 
 # The ingest summary: the count from astro.people_now, the fetch from astro.latest_fetch (the
 # view people_now is defined by), so the line says 0 after an answer listing nobody. Fetches tied

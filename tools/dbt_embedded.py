@@ -54,9 +54,9 @@ import os
 import sys
 from pathlib import Path
 
-TOOLS_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(TOOLS_DIR))
-import embedded  # noqa: E402  (tools/embedded.py: the engine config shared with astro_db.py)
+# tools/embedded.py: the engine config shared with astro_db.py (tools/ is on sys.path when
+# Python runs this script, and in the tests through pytest.ini).
+import embedded
 
 DRIVER = "chdb"
 DBT_DIR = embedded.REPO_ROOT / "dbt"

@@ -31,6 +31,7 @@ import fcntl
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape as _xml_escape
@@ -52,7 +53,7 @@ __all__ = [
     "REPO_ROOT", "SQL_DIR", "EMBEDDED_DIR", "SCHEDULE_DIR", "INGEST_FILE", "USER_SCRIPTS_DIR",
     "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "DatabaseInUse", "DatabaseLock",
     "Database", "default_db_path", "config_path", "lock_path", "write_config",
-    "write_functions_with_flags", "connection_string", "chdb_options", "schema_files",
+    "write_functions_with_flags", "connection_string", "chdb_options", "schema_plan", "schema_files",
     "schema_objects", "split_statements",
 ]
 
@@ -217,12 +218,37 @@ def write_functions_with_flags(target: str | os.PathLike, extra_flags: str) -> P
     return target
 
 
-def schema_files(schedule: bool = False) -> list[Path]:
-    """The DDL files `apply` runs, in order: sql/*.sql, sql/embedded/*.sql, then (on request)
-    sql/schedule/*.sql. Each group is sorted by file name."""
-    files = sorted(SQL_DIR.glob(SCHEMA_GLOB)) + sorted(EMBEDDED_DIR.glob("*.sql"))
+def schema_plan(schedule: bool = False, user_scripts_dir: str | os.PathLike | None = None,
+                sql_dir: str | os.PathLike | None = None) -> list[tuple[str, str]]:
+    """(file, statement) pairs in apply order, as the astro binary itself plans them
+    (`astro init --dry-run --jsonl --engine embedded`): the same files, order and statement
+    splitting that `astro init` applies to a server, plus sql/embedded/, and sql/schedule/ on
+    request. `sql_dir`: another schema directory instead of the copy inside the binary."""
+    binary = Path(user_scripts_dir or USER_SCRIPTS_DIR) / "astro"
+    if not os.access(binary, os.X_OK):
+        raise QueryError(f"{binary} is missing: run `make build` first")
+    args = [str(binary), "init", "--dry-run", "--jsonl", "--engine", "embedded"]
     if schedule:
-        files += sorted(SCHEDULE_DIR.glob("*.sql"))
+        args.append("--schedule")
+    if sql_dir is not None:
+        args += ["--sql-dir", str(sql_dir)]
+    # The embedded schema is the astro database as written: no CLICKHOUSE_DATABASE renaming.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
+    done = subprocess.run(args, capture_output=True, env=env, check=False)
+    if done.returncode != 0:
+        raise QueryError(f"astro init --dry-run failed: {done.stderr.decode(errors='replace').strip()}")
+    return [(line["file"], line["statement"])
+            for line in map(json.loads, done.stdout.decode().splitlines())]
+
+
+def schema_files(schedule: bool = False) -> list[Path]:
+    """The DDL files `apply` runs, in order (from schema_plan): sql/*.sql, sql/embedded/*.sql,
+    then (on request) sql/schedule/*.sql."""
+    files: list[Path] = []
+    for file, _ in schema_plan(schedule):
+        path = REPO_ROOT / file
+        if path not in files:
+            files.append(path)
     return files
 
 
@@ -231,15 +257,13 @@ _CREATE = re.compile(r"""CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MATERIALIZED\s
 
 
 def schema_objects(schedule: bool = False, files: Iterable[Path] | None = None) -> list[tuple[str, str]]:
-    """(database, name) of every table, view and dictionary the schema files (default: those
-    `apply` runs) create."""
-    objects = []
-    for path in (files if files is not None else schema_files(schedule)):
-        for statement in split_statements(path.read_text()):
-            match = _CREATE.search(statement)
-            if match:
-                objects.append((match.group(2), match.group(3)))
-    return objects
+    """(database, name) of every table, view and dictionary the schema (default: what `apply`
+    runs; else these files) creates."""
+    if files is None:
+        statements = [statement for _, statement in schema_plan(schedule)]
+    else:
+        statements = [s for path in files for s in split_statements(path.read_text())]
+    return [(m.group(2), m.group(3)) for m in map(_CREATE.search, statements) if m]
 
 
 _TOKEN = re.compile(r"""
@@ -254,7 +278,9 @@ _TOKEN = re.compile(r"""
 
 
 def split_statements(text: str) -> list[str]:
-    """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts."""
+    """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts.
+    For ad-hoc SQL (ingest statements, README examples); the schema is split by the binary
+    (schema_plan), and tests/py/test_sql_layer.py holds the two splitters equal."""
     out, cur, has_code = [], [], False
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
@@ -279,6 +305,7 @@ class Database:
                  functions_dir: str | os.PathLike | None = None):
         self.path = Path(os.path.realpath(db_path or default_db_path()))
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.user_scripts_dir = user_scripts_dir
         self._session = None
         self._lock = DatabaseLock(self.path).acquire()  # raises DatabaseInUse, before any engine
         try:
@@ -342,16 +369,18 @@ class Database:
         return out.split("\n", 1)[0].split("\t", 1)[0]
 
     # -- astro operations --------------------------------------------------------------------
-    def apply(self, schedule: bool = False, files: Iterable[Path] | None = None) -> list[Path]:
-        """Apply the schema (idempotent). With schedule=True also the refreshable MV."""
-        applied = []
-        for path in (files if files is not None else schema_files(schedule)):
+    def apply(self, schedule: bool = False) -> list[Path]:
+        """Apply the schema (idempotent), as planned by the binary (schema_plan). With
+        schedule=True also the refreshable MV. Returns the files applied, in order."""
+        applied: list[Path] = []
+        for file, statement in schema_plan(schedule, self.user_scripts_dir):
             try:
-                self.execute_script(path.read_text())
+                self.execute(statement)
             except QueryError as exc:
-                raise QueryError(f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}: "
-                                 f"{exc.message}", exc.sql) from None
-            applied.append(path)
+                raise QueryError(f"{file}: {exc.message}", exc.sql) from None
+            path = REPO_ROOT / file
+            if path not in applied:
+                applied.append(path)
         return applied
 
     def ingest(self) -> None:

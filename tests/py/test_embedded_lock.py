@@ -23,9 +23,8 @@ TOOLS = embedded.REPO_ROOT / "tools"
 # Opens the database through tools/embedded.py, says so, and holds it until stdin closes.
 HOLDER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, sys.argv[1])
     import embedded
-    db = embedded.Database(sys.argv[2], user_scripts_dir=sys.argv[3])
+    db = embedded.Database(sys.argv[1], user_scripts_dir=sys.argv[2])
     print("holding", flush=True)
     sys.stdin.read()
     db.close()
@@ -54,9 +53,9 @@ def holder(tmp_path):
     db_path = tmp_path / "db"
     with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS) as db:
         db.apply()
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(TOOLS), str(db_path),
-                             str(USER_SCRIPTS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path), str(USER_SCRIPTS)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(TOOLS)})
     try:
         assert proc.stdout.readline() == "holding\n"
         yield db_path, proc

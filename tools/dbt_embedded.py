@@ -61,6 +61,53 @@ import embedded
 DRIVER = "chdb"
 DBT_DIR = embedded.REPO_ROOT / "dbt"
 
+# What the bridge was written against and checked with: dbt-clickhouse's client internals change
+# between minor releases, so the bridge refuses other minor versions instead of failing somewhere
+# inside dbt. clickhouse-connect has had the chdb client since 1.6. The server target needs none
+# of this: plain dbt, any version the project's require-dbt-version allows.
+SUPPORTED = {
+    "dbt-clickhouse": ((1, 10), (1, 11)),   # 1.10.x
+    "clickhouse-connect": ((1, 6), None),   # 1.6 and later
+}
+
+
+class UnsupportedVersion(RuntimeError):
+    """An installed package is outside the versions the bridge supports; str() is one line."""
+
+
+def _minor(version: str) -> tuple[int, int]:
+    parts = (version.split(".") + ["0"])[:2]
+    return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in parts)
+
+
+def check_versions(installed: dict[str, str | None]) -> None:
+    """Raise UnsupportedVersion unless every package of SUPPORTED is installed in a supported
+    version. `installed`: package name -> version (None: not installed)."""
+    for package, (low, high) in SUPPORTED.items():
+        version = installed.get(package)
+        wanted = f">={low[0]}.{low[1]}" + (f", <{high[0]}.{high[1]}" if high else "")
+        if version is None:
+            raise UnsupportedVersion(
+                f"astro: the embedded dbt target needs {package} {wanted}, which is not installed "
+                "(make venv installs it)")
+        minor = _minor(version)
+        if minor < low or (high is not None and minor >= high):
+            raise UnsupportedVersion(
+                f"astro: the embedded dbt target (tools/dbt_embedded.py) supports {package} "
+                f"{wanted}, not {version}; the server target works with plain dbt "
+                "(dbt ... --target server), or install the pinned versions with make venv")
+
+
+def installed_versions() -> dict[str, str | None]:
+    from importlib import metadata
+    versions: dict[str, str | None] = {}
+    for package in SUPPORTED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
 
 # The locks this process holds, by database path: taken once, kept until the process exits (dbt
 # may open and close its client several times in one run; nobody else may slip in between).
@@ -141,10 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DBT_TARGET", "embedded")
     os.environ["ASTRO_DB"] = str(embedded.default_db_path().resolve())
     if _target(argv) == "embedded":
-        # Before dbt starts: a database in use is one line, not a dbt stack of errors.
+        # Before dbt starts: an unsupported version or a database in use is one line, not a dbt
+        # stack of errors.
         try:
+            check_versions(installed_versions())
             hold_lock(os.environ["ASTRO_DB"])
-        except embedded.DatabaseInUse as ex:
+        except (UnsupportedVersion, embedded.DatabaseInUse) as ex:
             print(ex, file=sys.stderr)
             return 2
     install()

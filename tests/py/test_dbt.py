@@ -10,6 +10,9 @@ from __future__ import annotations
 import functools
 import json
 
+import pytest
+import yaml
+
 import embedded
 from api_server import Reply, astros_body, astros_reply
 from conftest import USER_SCRIPTS
@@ -197,3 +200,26 @@ def test_the_guard_fails_when_people_now_and_the_latest_payload_disagree(
     assert invalid.returncode == 1, invalid.output
     assert data_tests(invalid, db_path) == {GUARD: "fail"}
     assert "Got 1 result" in invalid.output, invalid.output
+
+
+def test_the_bridge_names_the_versions_it_supports():
+    import dbt_embedded
+
+    dbt_embedded.check_versions(dbt_embedded.installed_versions())  # the pinned environment
+    dbt_embedded.check_versions({"dbt-clickhouse": "1.10.3", "clickhouse-connect": "1.6.0"})
+    cases = [
+        ({"dbt-clickhouse": "1.11.0", "clickhouse-connect": "1.12.0"}, "supports dbt-clickhouse >=1.10, <1.11, not 1.11.0"),
+        ({"dbt-clickhouse": "1.9.2", "clickhouse-connect": "1.12.0"}, "supports dbt-clickhouse >=1.10, <1.11, not 1.9.2"),
+        ({"dbt-clickhouse": "1.10.0", "clickhouse-connect": "1.5.9"}, "supports clickhouse-connect >=1.6, not 1.5.9"),
+        ({"dbt-clickhouse": None, "clickhouse-connect": "1.12.0"}, "needs dbt-clickhouse >=1.10, <1.11, which is not installed"),
+    ]
+    for versions, expected in cases:
+        with pytest.raises(dbt_embedded.UnsupportedVersion) as raised:
+            dbt_embedded.check_versions(versions)
+        message = str(raised.value)
+        assert expected in message and "\n" not in message, message
+
+
+def test_the_project_does_not_cap_users_dbt():
+    project = yaml.safe_load((embedded.REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
+    assert project["require-dbt-version"] == ">=1.10.0"

@@ -210,5 +210,16 @@ fn rows_without_chunk_header() {
         &format!("{url}\n{url}\n"),
     );
     assert!(output.status.success());
-    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 2);
+    // One answer per row, each the API's JSON (compact), in order.
+    let rows = parse_tsv(&String::from_utf8(output.stdout).unwrap());
+    let served: serde_json::Value = serde_json::from_slice(&normal_body()).unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row.len(), 1);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&row[0]).unwrap(),
+            served
+        );
+    }
+    assert_eq!(server.requests().len(), 2);
 }

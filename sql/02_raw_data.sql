@@ -1,5 +1,5 @@
 -- One row per fetch, exactly as `astro fetch` prints it (columns in the binary's order, so the
--- ingest is `INSERT ... SELECT * FROM executable(...)`).
+-- ingest is `INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw`, see 07_fetch_raw.sql).
 -- ReplacingMergeTree(fetched_at) ORDER BY source: the sorting key is the deduplication key, so
 -- merges (and FINAL) keep only the latest record per source; repeated ingests never accumulate
 -- duplicates. Read it with FINAL (or argMax) when exactness matters before a merge.

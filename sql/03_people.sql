@@ -2,10 +2,9 @@
 -- that saw the person (and that fetch's source).
 -- ReplacingMergeTree(fetched_at) ORDER BY (craft, name): each ingest re-inserts the current crew;
 -- the highest fetched_at wins, so the table keeps history (who was seen, and when last) without
--- duplicates. "Who is in space now" = the people of the latest successful fetch:
---   SELECT craft, name FROM astro.people FINAL
---   WHERE fetched_at = (SELECT max(fetched_at) FROM astro.raw_data FINAL WHERE source = S)
--- (every row of one fetch carries that fetch's exact fetched_at; a failed fetch inserts nothing).
+-- duplicates. This is history, not "now": who is in space now is the view astro.people_now
+-- (06_people_now.sql), the people of the most recent fetch. Every row of one fetch carries that
+-- fetch's exact fetched_at; a failed fetch inserts nothing.
 CREATE TABLE IF NOT EXISTS astro.people
 (
     craft      String,

@@ -16,7 +16,7 @@ use url::{Host, Url};
 use crate::secrets::{SHOWN_MAX_CHARS, shorten};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum Refused {
+pub(crate) enum Refused {
     #[error("scheme `{0}` is not allowed (only http and https)")]
     Scheme(String),
     #[error("the URL has no host")]
@@ -52,7 +52,7 @@ fn shown(text: &str) -> String {
 
 /// What the fetcher may reach.
 #[derive(Debug, Clone)]
-pub struct Guard {
+pub(crate) struct Guard {
     /// `None` allows every host; entries are exact host names, or `.example.com` /
     /// `*.example.com` for a domain and its subdomains.
     allowed_hosts: Option<Vec<String>>,
@@ -61,14 +61,14 @@ pub struct Guard {
 
 impl Guard {
     /// No allowlist and no address check: for URLs set by the operator (`astro fetch`).
-    pub fn open() -> Self {
+    pub(crate) fn open() -> Self {
         Self {
             allowed_hosts: None,
             allow_internal: true,
         }
     }
 
-    pub fn restricted(allowed_hosts: Vec<String>, allow_internal: bool) -> Self {
+    pub(crate) fn restricted(allowed_hosts: Vec<String>, allow_internal: bool) -> Self {
         let allowed_hosts = allowed_hosts
             .into_iter()
             .map(|host| host.trim().trim_end_matches('.').to_ascii_lowercase())
@@ -80,11 +80,11 @@ impl Guard {
     }
 
     /// Whether connections need the checking resolver.
-    pub fn checks_addresses(&self) -> bool {
+    pub(crate) fn checks_addresses(&self) -> bool {
         !self.allow_internal
     }
 
-    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
+    pub(crate) fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(Refused::Scheme(shown(url.scheme())));
         }
@@ -114,7 +114,7 @@ impl Guard {
         }
     }
 
-    pub fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
+    pub(crate) fn check_ip(&self, host: &str, ip: IpAddr) -> Result<(), Refused> {
         if self.allow_internal {
             return Ok(());
         }
@@ -139,7 +139,7 @@ fn host_matches(entry: &str, host: &str) -> bool {
 
 /// One row of the special-purpose tables, written as the IANA registry writes it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Block {
+pub(crate) struct Block {
     /// The address block, e.g. `100.64.0.0/10`.
     prefix: &'static str,
     name: &'static str,
@@ -393,7 +393,7 @@ fn special_v4(ip: Ipv4Addr) -> Option<&'static Block> {
 /// Why an address is not public: the block it is in, and for an IPv6 form of an IPv4
 /// address, the block of the IPv4 address it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotPublic {
+pub(crate) enum NotPublic {
     /// In a special-purpose block.
     Special(&'static Block),
     /// An IPv6 form (`form`) of an IPv4 address that is itself in a special-purpose block.
@@ -411,7 +411,7 @@ pub enum NotPublic {
 
 /// Which IPv4 address an IPv6 address carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carried {
+pub(crate) enum Carried {
     Address,
     TeredoServer,
     TeredoClient,
@@ -449,7 +449,9 @@ impl fmt::Display for NotPublic {
 /// Whether an address is reachable on the public internet: in no special-purpose block (see
 /// `SPECIAL_V4` and `SPECIAL_V6`), and for IPv6 in global unicast space; an IPv6 form of an
 /// IPv4 address is judged by that address.
-pub fn is_public(ip: IpAddr) -> bool {
+// The verdict alone; `check_ip` needs the reason, so only the tests use this today.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) fn is_public(ip: IpAddr) -> bool {
     not_public(ip).is_none()
 }
 
@@ -493,12 +495,12 @@ fn not_public_v6(ip: Ipv6Addr) -> Option<NotPublic> {
 }
 
 /// A DNS resolver that drops internal addresses, so the check holds at connection time.
-pub struct CheckingResolver {
+pub(crate) struct CheckingResolver {
     guard: Arc<Guard>,
 }
 
 impl CheckingResolver {
-    pub fn new(guard: Arc<Guard>) -> Self {
+    pub(crate) fn new(guard: Arc<Guard>) -> Self {
         Self { guard }
     }
 }

@@ -9,7 +9,7 @@ use thiserror::Error;
 use url::{Position, Url};
 
 #[derive(Debug, Error)]
-pub enum HeaderError {
+pub(crate) enum HeaderError {
     #[error("cannot read the headers file {path}: {reason}")]
     Unreadable { path: String, reason: String },
     // The value is deliberately not part of the message: it is usually a token.
@@ -22,7 +22,7 @@ pub enum HeaderError {
 /// Builds the extra request headers: `Name: value` lines from `headers_file` (blank lines and
 /// `#` comments skipped), then `Authorization: Bearer $ASTRO_BEARER_TOKEN` when that is set.
 /// Every value is marked sensitive so that no debug output shows it.
-pub fn request_headers(
+pub(crate) fn request_headers(
     headers_file: Option<&Path>,
     bearer_token: Option<&str>,
 ) -> Result<HeaderMap, HeaderError> {
@@ -199,7 +199,7 @@ fn redact_chunk(chunk: &str, part: Part, shown: &mut String) {
 ///   fragment matters to the fetch, any value or bare piece that looks like a credential (16 or
 ///   more token characters with letters and digits) is replaced too, a whole fragment such as
 ///   `#eyJhbGciOi...` included. Short anchors (`#section-2`) stay readable.
-pub fn redact_url(url: &Url) -> String {
+pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = String::with_capacity(url.as_str().len());
     if url.username().is_empty() && url.password().is_none() {
         shown.push_str(&url[..Position::AfterPath]);
@@ -221,7 +221,7 @@ pub fn redact_url(url: &Url) -> String {
 /// The URL as a message shows it: redacted, then shortened to [`SHOWN_MAX_CHARS`], so that a
 /// 10 MB URL does not become a 10 MB stderr line (which ClickHouse would put into the
 /// exception).
-pub fn shown_url(url: &Url) -> String {
+pub(crate) fn shown_url(url: &Url) -> String {
     shorten(&redact_url(url), SHOWN_MAX_CHARS)
 }
 

@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls_platform_verifier::Verifier;
 
 /// A rustls client configuration verifying servers with the platform verifier, built lazily.
-pub fn client_config() -> Result<rustls::ClientConfig, rustls::Error> {
+pub(crate) fn client_config() -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     Ok(
         rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Parses a duration: a decimal number followed by `ms`, `s`, `m` or `h` (a bare number is
 /// seconds).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -30,7 +30,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Parses a byte size: a whole number with an optional unit (`B`, `KB`, `MB`, `GB` are powers
 /// of 1000; `KiB`, `MiB`, `GiB` powers of 1024).
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
@@ -55,7 +55,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Formats a duration for messages: `350ms` below a second, `2.1s` above.
-pub fn format_duration(duration: Duration) -> String {
+pub(crate) fn format_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis}ms")
@@ -65,12 +65,12 @@ pub fn format_duration(duration: Duration) -> String {
 }
 
 /// Formats a byte count for messages: `512 bytes`, `64 MiB`, `1.5 MiB`.
-pub fn format_size(bytes: u64) -> String {
+pub(crate) fn format_size(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (name, size) in UNITS {
         if bytes >= size {
             let value = bytes as f64 / size as f64;
-            return if bytes % size == 0 {
+            return if bytes.is_multiple_of(size) {
                 format!("{} {name}", bytes / size)
             } else {
                 format!("{value:.1} {name}")

@@ -14,7 +14,7 @@ use thiserror::Error;
 
 /// Why a well-formed HTTP answer was refused. Never retried: asking again gets the same answer.
 #[derive(Debug, Error, PartialEq, Eq)]
-pub enum Invalid {
+pub(crate) enum Invalid {
     #[error("the answer is not JSON ({0})")]
     NotJson(String),
     #[error("the answer is JSON but not the expected shape: {0}")]
@@ -23,14 +23,14 @@ pub enum Invalid {
 
 /// One person as found in the answer; strings are borrowed unless they held JSON escapes.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Person<'a> {
-    pub craft: Cow<'a, str>,
-    pub name: Cow<'a, str>,
+pub(crate) struct Person<'a> {
+    pub(crate) craft: Cow<'a, str>,
+    pub(crate) name: Cow<'a, str>,
 }
 
 /// Validates the Open Notify shape, calling `on_person` for each person in order. Returns the
 /// number of people.
-pub fn for_each_person<'a>(
+pub(crate) fn for_each_person<'a>(
     body: &'a [u8],
     on_person: impl FnMut(Person<'a>),
 ) -> Result<usize, Invalid> {
@@ -43,7 +43,7 @@ pub fn for_each_person<'a>(
 }
 
 /// Validates that `body` is one JSON value of any shape (the UDF's contract).
-pub fn check_json(body: &[u8]) -> Result<(), Invalid> {
+pub(crate) fn check_json(body: &[u8]) -> Result<(), Invalid> {
     serde_json::from_slice::<IgnoredAny>(body)
         .map(drop)
         .map_err(classify)
@@ -58,7 +58,7 @@ fn classify(error: serde_json::Error) -> Invalid {
 
 /// Removes the whitespace between JSON tokens, in place. `json` must be valid JSON (validate
 /// first): strings are copied verbatim, escapes included.
-pub fn compact_in_place(json: &mut Vec<u8>) {
+pub(crate) fn compact_in_place(json: &mut Vec<u8>) {
     // Runs are found with `position` (a tight scan) and moved only once something was removed,
     // so an answer that is compact already costs one read and no writes.
     let mut read = 0;
@@ -112,7 +112,7 @@ fn move_run(json: &mut [u8], from: usize, to: usize, length: usize) {
 }
 
 /// The validated answer as compact JSON text (the raw payload and the UDF's answer).
-pub fn into_compact_string(mut json: Vec<u8>) -> Result<String, Invalid> {
+pub(crate) fn into_compact_string(mut json: Vec<u8>) -> Result<String, Invalid> {
     compact_in_place(&mut json);
     String::from_utf8(json).map_err(|error| Invalid::NotJson(error.to_string()))
 }

@@ -3,8 +3,10 @@
 
     astro_db.py apply [--schedule]     create the schema (idempotent); --schedule adds the
                                        refreshable MV that ingests on its own (internet!)
-    astro_db.py ingest                 apply the schema if missing, then one ingest through
-                                       executable('astro fetch', ...)
+    astro_db.py ingest                 apply the schema if missing, then one ingest
+                                       (INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw);
+                                       prints "N people in space now (fetch of SOURCE at T)"
+                                       from astro.people_now on stderr
     astro_db.py sql [QUERY...]         one query (from argv, else env Q); TabSeparated to stdout
     astro_db.py gen-dictionary [--check]
                                        regenerate sql/embedded/*dictionary.sql from the XML
@@ -13,7 +15,8 @@
 The database directory is $ASTRO_DB (default <repo>/.astro/db) or --db PATH. The astro binary is
 taken from <repo>/user_scripts (--user-scripts DIR) and the UDFs from
 <repo>/clickhouse_config/functions (--functions DIR). ASTRO_API_URL reaches the binary through
-the environment. A query error prints ClickHouse's message on stderr and exits 1.
+the environment. A query error prints ClickHouse's message on stderr and exits 1; so does a
+database that another process holds (one line naming its pid).
 """
 
 from __future__ import annotations
@@ -22,9 +25,19 @@ import argparse
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The script's own directory (tools/) is on sys.path when Python runs a script.
+from embedded import Database, DatabaseInUse, QueryError, default_db_path
 
-from embedded import Database, QueryError, default_db_path  # noqa: E402
+# The ingest summary: the count from astro.people_now, the fetch from astro.latest_fetch (the
+# view people_now is defined by), so the line says 0 after an answer listing nobody. Fetches tied
+# at the same millisecond are all named.
+SUMMARY_QUERY = """
+SELECT concat(
+    toString((SELECT count() FROM astro.people_now)), ' people in space now (fetch of ',
+    arrayStringConcat(arraySort(groupUniqArray(source)), ', '), ' at ',
+    toString(any(fetched_at)), ' UTC)')
+FROM astro.latest_fetch
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,17 +84,16 @@ def main(argv: list[str] | None = None) -> int:
                 if not db.has_schema():
                     db.apply()
                 db.ingest()
-                print("ingest: " + db.query(
-                    "SELECT concat(toString(count()), ' people from the latest fetch of ', any(source)) "
-                    "FROM astro.people FINAL WHERE (source, fetched_at) IN "
-                    "(SELECT source, max(fetched_at) FROM astro.raw_data FINAL GROUP BY source)").strip(),
-                    file=sys.stderr)
+                print("ingest: " + db.scalar(SUMMARY_QUERY), file=sys.stderr)
             elif args.command == "sql":
                 out = db.query_bytes(query, "TabSeparated")
                 sys.stdout.buffer.write(out)
                 sys.stdout.buffer.flush()
     except QueryError as exc:
         print(exc.message, file=sys.stderr)
+        return 1
+    except DatabaseInUse as exc:
+        print(exc, file=sys.stderr)
         return 1
     return 0
 

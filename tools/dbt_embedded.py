@@ -30,6 +30,11 @@ teaches dbt-clickhouse one more driver value and nothing else:
 Plain `dbt` on the embedded target stops with "Unrecognized ClickHouse driver chdb" (not silently
 on a server).
 
+  * The same lock as tools/embedded.py's Database (`<db>.lock`, exclusive flock): taken before
+    the engine opens and held until dbt exits, so dbt and `make sql` (or a test, or another dbt)
+    never hold the database at once; the later one stops with one line naming the holder's pid
+    (exit status 2, like any other dbt failure to start).
+
 Limits. One engine path per process (chDB): while dbt runs, no other process may hold ASTRO_DB,
 so close your own session first; dbt's threads share the one engine (the profile uses threads: 1).
 Host, port, user, password, TLS and connection-pool settings have no meaning in-process and are
@@ -49,12 +54,81 @@ import os
 import sys
 from pathlib import Path
 
-TOOLS_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(TOOLS_DIR))
-import embedded  # noqa: E402  (tools/embedded.py: the engine config shared with astro_db.py)
+# tools/embedded.py: the engine config shared with astro_db.py (tools/ is on sys.path when
+# Python runs this script, and in the tests through pytest.ini).
+import embedded
 
 DRIVER = "chdb"
 DBT_DIR = embedded.REPO_ROOT / "dbt"
+
+# What the bridge was written against and checked with: dbt-clickhouse's client internals change
+# between minor releases, so the bridge refuses other minor versions instead of failing somewhere
+# inside dbt. clickhouse-connect has had the chdb client since 1.6. The server target needs none
+# of this: plain dbt, any version the project's require-dbt-version allows.
+SUPPORTED = {
+    "dbt-clickhouse": ((1, 10), (1, 11)),   # 1.10.x
+    "clickhouse-connect": ((1, 6), None),   # 1.6 and later
+}
+
+
+class UnsupportedVersion(RuntimeError):
+    """An installed package is outside the versions the bridge supports; str() is one line."""
+
+
+def _minor(version: str) -> tuple[int, int]:
+    parts = (version.split(".") + ["0"])[:2]
+    return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in parts)
+
+
+def check_versions(installed: dict[str, str | None]) -> None:
+    """Raise UnsupportedVersion unless every package of SUPPORTED is installed in a supported
+    version. `installed`: package name -> version (None: not installed)."""
+    for package, (low, high) in SUPPORTED.items():
+        version = installed.get(package)
+        wanted = f">={low[0]}.{low[1]}" + (f", <{high[0]}.{high[1]}" if high else "")
+        if version is None:
+            raise UnsupportedVersion(
+                f"astro: the embedded dbt target needs {package} {wanted}, which is not installed "
+                "(make venv installs it)")
+        minor = _minor(version)
+        if minor < low or (high is not None and minor >= high):
+            raise UnsupportedVersion(
+                f"astro: the embedded dbt target (tools/dbt_embedded.py) supports {package} "
+                f"{wanted}, not {version}; the server target works with plain dbt "
+                "(dbt ... --target server), or install the pinned versions with make venv")
+
+
+def installed_versions() -> dict[str, str | None]:
+    from importlib import metadata
+    versions: dict[str, str | None] = {}
+    for package in SUPPORTED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+# The locks this process holds, by database path: taken once, kept until the process exits (dbt
+# may open and close its client several times in one run; nobody else may slip in between).
+_HELD: dict[str, embedded.DatabaseLock] = {}
+
+
+def hold_lock(db_path: str) -> None:
+    """Take the embedded database's lock for the rest of this process (idempotent)."""
+    path = os.path.realpath(db_path)
+    if path not in _HELD:
+        _HELD[path] = embedded.DatabaseLock(path).acquire()  # raises DatabaseInUse
+
+
+def _target(argv: list[str]) -> str:
+    """The dbt target of this command line: --target/-t, else DBT_TARGET (set by main)."""
+    for index, arg in enumerate(argv):
+        if arg in ("--target", "-t") and index + 1 < len(argv):
+            return argv[index + 1]
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+    return os.environ.get("DBT_TARGET", "embedded")
 
 
 def install() -> None:
@@ -77,6 +151,10 @@ def install() -> None:
         def _create_client(self, credentials):
             db_path = os.path.realpath(credentials.host)
             try:
+                hold_lock(db_path)
+            except embedded.DatabaseInUse as ex:
+                raise FailedToConnectError(str(ex)) from None
+            try:
                 return clickhouse_connect.get_client(
                     interface="chdb",
                     path=db_path,
@@ -88,7 +166,7 @@ def install() -> None:
                     query_limit=0,
                     settings=self._conn_settings,
                 )
-            except Exception as ex:  # typically: another process holds the database path
+            except Exception as ex:  # e.g. a holder outside astro's tools (no lock taken)
                 raise FailedToConnectError(
                     f"{ex}\nThe embedded database {db_path} can be open in one process at a "
                     "time: close other sessions on it (make sql, a test, another dbt) and retry."
@@ -109,6 +187,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_DIR))
     os.environ.setdefault("DBT_TARGET", "embedded")
     os.environ["ASTRO_DB"] = str(embedded.default_db_path().resolve())
+    if _target(argv) == "embedded":
+        # Before dbt starts: an unsupported version or a database in use is one line, not a dbt
+        # stack of errors.
+        try:
+            check_versions(installed_versions())
+            hold_lock(os.environ["ASTRO_DB"])
+        except (UnsupportedVersion, embedded.DatabaseInUse) as ex:
+            print(ex, file=sys.stderr)
+            return 2
     install()
     from dbt.cli.main import cli
 

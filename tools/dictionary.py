@@ -16,7 +16,7 @@ from pathlib import Path
 from embedded import DICTIONARIES_DIR, EMBEDDED_DIR
 
 DICTIONARY_XML = DICTIONARIES_DIR / "astro_people_dictionary.xml"
-DICTIONARY_DDL = EMBEDDED_DIR / "05_astro_people_dictionary.sql"
+DICTIONARY_DDL = EMBEDDED_DIR / "09_astro_people_dictionary.sql"
 EMBEDDED_DATABASE = "default"
 
 __all__ = ["DICTIONARY_XML", "DICTIONARY_DDL", "ddl_from_xml", "render_ddl_file", "check_ddl_file"]
@@ -82,13 +82,15 @@ def ddl_from_xml(xml_path: Path = DICTIONARY_XML, database: str = EMBEDDED_DATAB
 
 
 def render_ddl_file(xml_path: Path = DICTIONARY_XML) -> str:
-    """The full text of sql/embedded/05_astro_people_dictionary.sql."""
+    """The full text of sql/embedded/09_astro_people_dictionary.sql."""
     header = (
         "-- GENERATED from clickhouse_config/dictionaries/astro_people_dictionary.xml by\n"
         "-- `python tools/astro_db.py gen-dictionary`; edit the XML, not this file.\n"
         "-- Embedded engine only: it loads no XML dictionaries but accepts an executable DDL\n"
         "-- dictionary (a server refuses this statement and uses the XML instead). Created in\n"
         "-- `default` under the XML's name so dictGet('astro_people', ...) reads the same on both.\n"
+        "-- Key `name` is a String, hence a complex-key layout; why an executable source (not one\n"
+        "-- reading astro.people_now) and JSONEachRow: see the XML's comment.\n"
     )
     return header + ";\n\n".join(ddl_from_xml(xml_path)) + ";\n"
 

@@ -6,13 +6,17 @@ An embedded database is a directory (env ASTRO_DB, default <repo>/.astro/db). Ne
 UDF definitions are (user_defined_executable_functions_config), with absolute paths, so the same
 `clickhouse_config/functions/*_function.xml` serves the server and the embedded engine.
 
-chDB allows one holder of a database path per process at a time: open, use, close.
+chDB allows one holder of a database path at a time: open, use, close. Every opener here (the
+Database class, hence tools/astro_db.py and the tests, and the dbt bridge) first takes an
+exclusive, non-blocking lock on `<db>.lock` (fcntl.flock, held while the database is open, released
+by the kernel when the process ends), so a second process fails at once with DatabaseInUse, one
+line naming the holder's pid, instead of an engine error deep inside chDB.
 
     from embedded import Database
     with Database("/tmp/db") as db:           # writes /tmp/db.config.xml, opens the session
         db.apply()                            # sql/*.sql + sql/embedded/*.sql, in file-name order
         db.ingest()                           # sql/ingest/ingest.sql (runs `astro fetch`)
-        print(db.query("SELECT count() FROM astro.people FINAL"))      # TabSeparated text
+        print(db.query("SELECT count() FROM astro.people_now"))        # TabSeparated text
         db.rows("SELECT craft, name FROM astro.people FINAL")          # [{'craft':..,'name':..}]
 
 For clickhouse-connect (the dbt bridge):
@@ -22,9 +26,12 @@ For clickhouse-connect (the dbt bridge):
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape as _xml_escape
@@ -44,10 +51,10 @@ DICTIONARIES_DIR = REPO_ROOT / "clickhouse_config" / "dictionaries"
 
 __all__ = [
     "REPO_ROOT", "SQL_DIR", "EMBEDDED_DIR", "SCHEDULE_DIR", "INGEST_FILE", "USER_SCRIPTS_DIR",
-    "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "Database", "default_db_path",
-    "config_path", "write_config", "write_functions_with_flags", "connection_string",
-    "chdb_options", "schema_files",
-    "split_statements",
+    "FUNCTIONS_DIR", "DICTIONARIES_DIR", "QueryError", "DatabaseInUse", "DatabaseLock",
+    "Database", "default_db_path", "config_path", "lock_path", "write_config",
+    "write_functions_with_flags", "connection_string", "chdb_options", "schema_plan", "schema_files",
+    "schema_objects", "split_statements",
 ]
 
 
@@ -64,6 +71,80 @@ class QueryError(Exception):
         self.message = _STACK_TRACE.sub("", message)
         self.sql = sql
         super().__init__(self.message)
+
+
+class DatabaseInUse(Exception):
+    """Another holder has the embedded database open. str(error) is one line for the user."""
+
+
+def lock_path(db_path: str | os.PathLike) -> Path:
+    """The lock file of `db_path`: the sibling file `<db>.lock`."""
+    db = Path(os.path.realpath(db_path))
+    return db.with_name(db.name + ".lock")
+
+
+def _describe_pid(pid: int) -> str:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+    except OSError:
+        return f"pid {pid}"
+    command = " ".join(os.path.basename(a.decode(errors="replace")) if i == 0 else
+                       a.decode(errors="replace") for i, a in enumerate(argv) if a)
+    command = " ".join(command.split())  # one line, whatever the arguments hold
+    if len(command) > 80:
+        command = command[:77] + "..."
+    return f"pid {pid}: {command}" if command else f"pid {pid}"
+
+
+class DatabaseLock:
+    """An exclusive, non-blocking flock on `<db>.lock`; the holder's pid is written into the file
+    so the next opener can say who holds it. A lock file left behind by a dead process does not
+    block anyone: the kernel drops a flock with the last descriptor."""
+
+    def __init__(self, db_path: str | os.PathLike):
+        self.db_path = Path(os.path.realpath(db_path))
+        self.path = lock_path(self.db_path)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> "DatabaseLock":
+        if self._fd is not None:
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            who = (_describe_pid(int(holder)) if holder.isdigit() else "unknown pid")
+            if holder == str(os.getpid()):
+                who = f"this process, pid {holder}"
+            raise DatabaseInUse(
+                f"astro: the embedded database {self.db_path} is in use ({who}); one process "
+                "at a time can open it: wait for it or stop it, then retry"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.ftruncate(fd, 0)
+            os.close(fd)  # closing the last descriptor drops the flock
+
+    def __enter__(self) -> "DatabaseLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
 
 
 def default_db_path() -> Path:
@@ -137,13 +218,52 @@ def write_functions_with_flags(target: str | os.PathLike, extra_flags: str) -> P
     return target
 
 
-def schema_files(schedule: bool = False) -> list[Path]:
-    """The DDL files `apply` runs, in order: sql/*.sql, sql/embedded/*.sql, then (on request)
-    sql/schedule/*.sql. Each group is sorted by file name."""
-    files = sorted(SQL_DIR.glob(SCHEMA_GLOB)) + sorted(EMBEDDED_DIR.glob("*.sql"))
+def schema_plan(schedule: bool = False, user_scripts_dir: str | os.PathLike | None = None,
+                sql_dir: str | os.PathLike | None = None) -> list[tuple[str, str]]:
+    """(file, statement) pairs in apply order, as the astro binary itself plans them
+    (`astro init --dry-run --jsonl --engine embedded`): the same files, order and statement
+    splitting that `astro init` applies to a server, plus sql/embedded/, and sql/schedule/ on
+    request. `sql_dir`: another schema directory instead of the copy inside the binary."""
+    binary = Path(user_scripts_dir or USER_SCRIPTS_DIR) / "astro"
+    if not os.access(binary, os.X_OK):
+        raise QueryError(f"{binary} is missing: run `make build` first")
+    args = [str(binary), "init", "--dry-run", "--jsonl", "--engine", "embedded"]
     if schedule:
-        files += sorted(SCHEDULE_DIR.glob("*.sql"))
+        args.append("--schedule")
+    if sql_dir is not None:
+        args += ["--sql-dir", str(sql_dir)]
+    # The embedded schema is the astro database as written: no CLICKHOUSE_DATABASE renaming.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
+    done = subprocess.run(args, capture_output=True, env=env, check=False)
+    if done.returncode != 0:
+        raise QueryError(f"astro init --dry-run failed: {done.stderr.decode(errors='replace').strip()}")
+    return [(line["file"], line["statement"])
+            for line in map(json.loads, done.stdout.decode().splitlines())]
+
+
+def schema_files(schedule: bool = False) -> list[Path]:
+    """The DDL files `apply` runs, in order (from schema_plan): sql/*.sql, sql/embedded/*.sql,
+    then (on request) sql/schedule/*.sql."""
+    files: list[Path] = []
+    for file, _ in schema_plan(schedule):
+        path = REPO_ROOT / file
+        if path not in files:
+            files.append(path)
     return files
+
+
+_CREATE = re.compile(r"""CREATE\s+(?:OR\s+REPLACE\s+)?(TABLE|VIEW|MATERIALIZED\s+VIEW|DICTIONARY)
+                         \s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)""", re.I | re.X)
+
+
+def schema_objects(schedule: bool = False, files: Iterable[Path] | None = None) -> list[tuple[str, str]]:
+    """(database, name) of every table, view and dictionary the schema (default: what `apply`
+    runs; else these files) creates."""
+    if files is None:
+        statements = [statement for _, statement in schema_plan(schedule)]
+    else:
+        statements = [s for path in files for s in split_statements(path.read_text())]
+    return [(m.group(2), m.group(3)) for m in map(_CREATE.search, statements) if m]
 
 
 _TOKEN = re.compile(r"""
@@ -158,7 +278,9 @@ _TOKEN = re.compile(r"""
 
 
 def split_statements(text: str) -> list[str]:
-    """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts."""
+    """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts.
+    For ad-hoc SQL (ingest statements, README examples); the schema is split by the binary
+    (schema_plan), and tests/py/test_sql_layer.py holds the two splitters equal."""
     out, cur, has_code = [], [], False
     for m in _TOKEN.finditer(text):
         tok = m.group(0)
@@ -181,19 +303,27 @@ class Database:
     def __init__(self, db_path: str | os.PathLike | None = None, *,
                  user_scripts_dir: str | os.PathLike | None = None,
                  functions_dir: str | os.PathLike | None = None):
-        from chdb import session  # imported late: `astro_db.py --help` needs no engine
-
         self.path = Path(os.path.realpath(db_path or default_db_path()))
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.conn_str = connection_string(self.path, user_scripts_dir=user_scripts_dir,
-                                          functions_dir=functions_dir)
-        self._session = session.Session(self.conn_str)
+        self.user_scripts_dir = user_scripts_dir
+        self._session = None
+        self._lock = DatabaseLock(self.path).acquire()  # raises DatabaseInUse, before any engine
+        try:
+            from chdb import session  # imported late: `astro_db.py --help` needs no engine
+
+            self.conn_str = connection_string(self.path, user_scripts_dir=user_scripts_dir,
+                                              functions_dir=functions_dir)
+            self._session = session.Session(self.conn_str)
+        except BaseException:
+            self._lock.release()
+            raise
 
     # -- lifecycle ---------------------------------------------------------------------------
     def close(self) -> None:
         if self._session is not None:
             self._session.close()
             self._session = None
+        self._lock.release()
 
     def __enter__(self) -> "Database":
         return self
@@ -239,23 +369,28 @@ class Database:
         return out.split("\n", 1)[0].split("\t", 1)[0]
 
     # -- astro operations --------------------------------------------------------------------
-    def apply(self, schedule: bool = False, files: Iterable[Path] | None = None) -> list[Path]:
-        """Apply the schema (idempotent). With schedule=True also the refreshable MV."""
-        applied = []
-        for path in (files if files is not None else schema_files(schedule)):
+    def apply(self, schedule: bool = False) -> list[Path]:
+        """Apply the schema (idempotent), as planned by the binary (schema_plan). With
+        schedule=True also the refreshable MV. Returns the files applied, in order."""
+        applied: list[Path] = []
+        for file, statement in schema_plan(schedule, self.user_scripts_dir):
             try:
-                self.execute_script(path.read_text())
+                self.execute(statement)
             except QueryError as exc:
-                raise QueryError(f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}: "
-                                 f"{exc.message}", exc.sql) from None
-            applied.append(path)
+                raise QueryError(f"{file}: {exc.message}", exc.sql) from None
+            path = REPO_ROOT / file
+            if path not in applied:
+                applied.append(path)
         return applied
 
     def ingest(self) -> None:
-        """One ingest through executable('astro fetch', ...) (sql/ingest/ingest.sql)."""
+        """One ingest: sql/ingest/ingest.sql, INSERT ... SELECT * FROM astro.fetch_raw."""
         self.execute_script(INGEST_FILE.read_text())
 
-    def has_schema(self) -> bool:
-        """True if every schema object `apply` creates exists."""
-        return self.scalar("SELECT count() FROM system.tables WHERE database = 'astro' "
-                           "AND name IN ('raw_data', 'people', 'people_mv')") == "3"
+    def has_schema(self, files: Iterable[Path] | None = None) -> bool:
+        """True if every table, view and dictionary `apply` creates (or `files` create) exists;
+        an older schema without a newer object counts as missing, so `ingest` applies it."""
+        wanted = schema_objects(files=files)
+        pairs = ", ".join(f"('{d}', '{n}')" for d, n in wanted)
+        return self.scalar(f"SELECT count() FROM system.tables WHERE (database, name) IN ({pairs})") \
+            == str(len(wanted))

@@ -1,8 +1,9 @@
 {#
   The ingest as a dbt hook (dbt_project.yml, on-run-start): with --vars '{ingest: true}' dbt
-  first runs the same statement as sql/ingest/, so `dbt build` alone refreshes the data. The
-  engine runs the astro binary from its user_scripts directory; the binary reads ASTRO_API_URL
-  from the engine's environment (for the embedded engine, dbt's own environment).
+  first runs the same statement as sql/ingest/ (INSERT INTO astro.raw_data SELECT * FROM
+  astro.fetch_raw), so `dbt build` alone refreshes the data. The engine runs the astro binary
+  from its user_scripts directory; the binary reads ASTRO_API_URL from the engine's environment
+  (for the embedded engine, dbt's own environment).
 
   A failed fetch writes nothing (the binary prints rows only after a validated answer and
   check_exit_code = 1 turns its exit status into an error), the hook fails, and dbt stops before
@@ -23,16 +24,10 @@
 {%- endmacro %}
 
 {#
-  A copy of sql/ingest/ (dbt cannot read files from Jinja). tests/py/test_dbt.py fails when the
-  two differ, so change both together.
+  The statement of sql/ingest/ingest.sql (dbt cannot read files from Jinja): the ingest through
+  the view astro.fetch_raw, which carries the one copy of the executable() call and its settings
+  (sql/07_fetch_raw.sql). tests/py/test_dbt.py fails when the two differ.
 #}
 {% macro astro_ingest_sql() -%}
-INSERT INTO astro.raw_data
-SELECT *
-FROM executable(
-    'astro fetch',
-    TabSeparated,
-    'source String, fetched_at DateTime64(3, ''UTC''), attempts UInt32, payload String',
-    SETTINGS check_exit_code = 1, stderr_reaction = 'log_last'
-)
+INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw
 {%- endmacro %}

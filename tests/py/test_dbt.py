@@ -2,15 +2,19 @@
 
 dbt runs in a subprocess through tools/dbt_embedded.py (as `make dbt` does); this process closes
 its own session on the database before each dbt run (one holder of a path at a time). dbt starts
-slowly, so the whole story is one scenario with five dbt invocations.
+slowly, so the story is one scenario with several dbt invocations, and one for the guard.
 """
 
 from __future__ import annotations
 
 import functools
+import json
+
+import pytest
+import yaml
 
 import embedded
-from api_server import Reply, astros_reply
+from api_server import Reply, astros_body, astros_reply
 from conftest import USER_SCRIPTS
 from dbt_helpers import ingest_statement_of_macro, run_dbt
 
@@ -18,10 +22,17 @@ FIVE = [("ISS", "Ann Orbit"), ("ISS", "Bob Module"), ("ISS", "Cy Truss"),
         ("Tiangong", "Dai Wen"), ("Tiangong", "Eve Lin")]
 THREE = [("Tiangong", "Fang Yu"), ("Tiangong", "Gao Ming"), ("Crew Dragon", "Hal O'Brien")]
 
+# Every data test of the project (schema.yml tests and dbt/tests/*.sql). A test that vanishes
+# (a deleted file, a typo in a schema.yml key) changes this number, and this suite fails.
+EXPECTED_DATA_TESTS = 44
+GUARD = "assert_people_now_matches_latest_payload"
+
 PER_CRAFT = "SELECT craft, toUInt32(people_count) AS n FROM astro.people_per_craft ORDER BY craft"
 SUMMARY = ("SELECT toUInt32(total_people) AS total, toUInt32(crafts_count) AS crafts, "
-           "toUInt32(sources_count) AS sources, toString(as_of) AS as_of, "
-           "toString(built_at) AS built_at FROM astro.people_summary")
+           "source, toString(as_of) AS as_of, toString(built_at) AS built_at "
+           "FROM astro.people_summary")
+NOW = "SELECT craft, name FROM astro.people_now ORDER BY craft, name"
+LATEST = "SELECT source, toString(fetched_at) AS fetched_at FROM astro.latest_fetch"
 
 
 def per_craft(people):
@@ -31,11 +42,31 @@ def per_craft(people):
     return [{"craft": craft, "n": n} for craft, n in sorted(counts.items())]
 
 
+def as_rows(people):
+    return [{"craft": c, "name": n} for c, n in sorted(people)]
+
+
 def read(db_path, functions_dir, *queries):
     """Open the database, run `queries` (rows as dicts), close it again before dbt runs."""
     with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS,
                            functions_dir=functions_dir) as db:
         return [db.rows(q) for q in queries]
+
+
+def data_tests(result, db_path) -> dict[str, str]:
+    """name -> status of every data test in the run (dbt's run_results.json)."""
+    results = json.loads((db_path.parent / f"{db_path.name}.dbt" / "target" /
+                          "run_results.json").read_text())["results"]
+    return {r["unique_id"].split(".")[2]: r["status"] for r in results
+            if r["unique_id"].startswith("test.")}
+
+
+def assert_all_tests_passed(result, db_path):
+    assert result.returncode == 0, result.output
+    tests = data_tests(result, db_path)
+    assert len(tests) == EXPECTED_DATA_TESTS, sorted(tests)
+    assert set(tests.values()) == {"pass"}, {k: v for k, v in tests.items() if v != "pass"}
+    assert GUARD in tests
 
 
 def test_ingest_hook_runs_the_statement_of_sql_ingest():
@@ -44,69 +75,151 @@ def test_ingest_hook_runs_the_statement_of_sql_ingest():
     from_sql = "\n".join(line for line in statement.splitlines()
                          if not line.lstrip().startswith("--")).strip()
     assert ingest_statement_of_macro() == from_sql
+    assert from_sql == "INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw"
 
 
-def test_dbt_marts_follow_the_latest_fetch_and_survive_a_failed_ingest(
+def test_dbt_marts_count_people_now_and_survive_a_failed_ingest(
         api, api_url, make_db, test_functions_dir):
     db = make_db()  # schema applied
     db_path = db.path
     db.close()
-    api.enqueue("/astros.json", astros_reply(FIVE), astros_reply(THREE))
-    api.set_default("/astros.json", Reply(status=500, body=b'{"message": "down"}'))
-    dbt = functools.partial(run_dbt, db_path=db_path, api_url=api_url, user_scripts=USER_SCRIPTS,
+    urls = {name: api.url(f"/{name}.json") for name in ("five", "three", "empty", "down")}
+    api.set_default("/five.json", astros_reply(FIVE))
+    api.set_default("/three.json", astros_reply(THREE))
+    api.set_default("/empty.json", astros_reply([]))
+    api.set_default("/down.json", Reply(status=500, body=b'{"message": "down"}'))
+    dbt = functools.partial(run_dbt, db_path=db_path, user_scripts=USER_SCRIPTS,
                             functions_dir=test_functions_dir)
+
+    def build_from(name):
+        return dbt(["build", "--vars", "{ingest: true}"], api_url=urls[name])
 
     # The embedded target connects through the bridge.
     debug = dbt(["debug"])
     assert debug.returncode == 0, debug.output
     assert "All checks passed" in debug.output
 
-    # 1. Ingest of 5 (the on-run-start hook), then every model and test green.
-    first = dbt(["build", "--vars", "{ingest: true}"])
-    assert first.returncode == 0, first.output
-    assert "ERROR=0" in first.output and "SKIP=0" in first.output, first.output
-    assert api.count("/astros.json") == 1
-    crafts, summary, tables = read(
+    # 1. 5 people from one URL (the on-run-start hook ingests), then every model and test green.
+    first = build_from("five")
+    assert_all_tests_passed(first, db_path)
+    assert api.count("/five.json") == 1
+    crafts, summary, tables, latest = read(
         db_path, test_functions_dir, PER_CRAFT, SUMMARY,
         "SELECT name, engine FROM system.tables WHERE database = 'astro' "
-        "AND name IN ('people_per_craft', 'people_summary') ORDER BY name")
+        "AND name IN ('people_per_craft', 'people_summary') ORDER BY name", LATEST)
     assert tables == [{"name": "people_per_craft", "engine": "MergeTree"},
                       {"name": "people_summary", "engine": "MergeTree"}]
     assert crafts == per_craft(FIVE)
-    assert summary[0]["total"] == 5 and summary[0]["crafts"] == 2 and summary[0]["sources"] == 1
+    assert summary[0]["total"] == 5 and summary[0]["crafts"] == 2
+    assert summary[0]["source"] == urls["five"]
+    assert summary[0]["as_of"] == latest[0]["fetched_at"]
 
-    # 2. Ingest of 3 others from the same URL: the marts count the 3 in space now, people keeps
-    #    all 8 as history, raw_data the latest fetch only.
-    second = dbt(["build", "--vars", "{ingest: true}"])
-    assert second.returncode == 0, second.output
-    assert "ERROR=0" in second.output and "SKIP=0" in second.output, second.output
-    crafts, summary, people, raw = read(
-        db_path, test_functions_dir, PER_CRAFT, SUMMARY,
-        "SELECT craft, name FROM astro.people FINAL ORDER BY craft, name",
-        "SELECT source, toString(fetched_at) AS fetched_at FROM astro.raw_data FINAL")
+    # 2. 3 others from ANOTHER URL: the marts count the 3 of the latest fetch, not 5 + 3.
+    second = build_from("three")
+    assert_all_tests_passed(second, db_path)
+    crafts, summary, now, people = read(
+        db_path, test_functions_dir, PER_CRAFT, SUMMARY, NOW,
+        "SELECT craft, name FROM astro.people FINAL ORDER BY craft, name")
+    assert now == as_rows(THREE)
     assert crafts == per_craft(THREE)
-    assert summary[0]["total"] == 3 and summary[0]["crafts"] == 2 and summary[0]["sources"] == 1
-    assert people == [{"craft": c, "name": n} for c, n in sorted(FIVE + THREE)]
-    assert raw == [{"source": api_url, "fetched_at": summary[0]["as_of"]}]
+    assert summary[0]["total"] == 3 and summary[0]["crafts"] == 2
+    assert summary[0]["source"] == urls["three"]
+    assert people == as_rows(FIVE + THREE)  # history keeps everyone
+
+    # 3. The first URL again: 5.
+    third = build_from("five")
+    assert_all_tests_passed(third, db_path)
+    crafts, summary, now = read(db_path, test_functions_dir, PER_CRAFT, SUMMARY, NOW)
+    assert now == as_rows(FIVE)
+    assert crafts == per_craft(FIVE)
+    assert summary[0]["total"] == 5 and summary[0]["source"] == urls["five"]
+
+    # 4. An answer listing nobody: 0, not the previous crew.
+    fourth = build_from("empty")
+    assert_all_tests_passed(fourth, db_path)
+    crafts, summary, now, latest = read(db_path, test_functions_dir, PER_CRAFT, SUMMARY, NOW, LATEST)
+    assert now == [] and crafts == []
+    assert summary[0]["total"] == 0 and summary[0]["crafts"] == 0
+    assert summary[0]["source"] == urls["empty"]
+    assert summary[0]["as_of"] == latest[0]["fetched_at"]
 
     # Without the var the hook does nothing: no fetch. Freshness passes on fresh data.
-    fetches = api.count("/astros.json")
+    fetches = api.count()
     freshness = dbt(["source", "freshness"])
     assert freshness.returncode == 0, freshness.output
     assert "PASS freshness of astro.raw_data" in freshness.output, freshness.output
-    assert api.count("/astros.json") == fetches
+    assert api.count() == fetches
 
-    # 3. The API fails (500 on every attempt): the hook fails the build with the binary's own
+    # 5. The API fails (500 on every attempt): the hook fails the build with the binary's own
     #    message, every model is skipped, and the marts keep the previous build, untouched.
-    third = dbt(["build", "--vars", "{ingest: true}"])
-    assert third.returncode != 0, third.output
-    assert "Child process was exited with return code 1" in third.output, third.output
-    assert api_url in third.output and "500" in third.output, third.output
-    assert "PASS=0" in third.output, third.output
-    assert api.count("/astros.json") > 2  # the binary retried
-    crafts_after, summary_after, raw_after = read(
-        db_path, test_functions_dir, PER_CRAFT, SUMMARY,
-        "SELECT source, toString(fetched_at) AS fetched_at FROM astro.raw_data FINAL")
+    failed = build_from("down")
+    assert failed.returncode != 0, failed.output
+    assert f"Stderr: astro: fetch of {urls['down']}" in failed.output, failed.output
+    assert "PASS=0" in failed.output, failed.output
+    assert api.count("/down.json") > 2  # the binary retried
+    crafts_after, summary_after, latest_after = read(
+        db_path, test_functions_dir, PER_CRAFT, SUMMARY, LATEST)
     assert crafts_after == crafts
     assert summary_after == summary  # built_at included: the table was not rebuilt
-    assert raw_after == raw
+    assert latest_after == latest
+
+
+def test_the_guard_fails_when_people_now_and_the_latest_payload_disagree(
+        api, api_url, make_db, test_functions_dir):
+    db = make_db()
+    api.set_default("/astros.json", astros_reply(FIVE))
+    db.ingest()
+    db_path = db.path
+    db.close()
+    guard = functools.partial(run_dbt, ["test", "--select", GUARD], db_path,
+                              user_scripts=USER_SCRIPTS, functions_dir=test_functions_dir)
+    ok = guard()
+    assert ok.returncode == 0, ok.output
+    assert data_tests(ok, db_path) == {GUARD: "pass"}
+
+    # a. People lost between raw_data and people (here: removed by hand after the ingest).
+    with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS,
+                           functions_dir=test_functions_dir) as db:
+        db.execute("DELETE FROM astro.people WHERE name = 'Ann Orbit'")
+    lost = guard()
+    assert lost.returncode == 1, lost.output
+    assert data_tests(lost, db_path) == {GUARD: "fail"}
+
+    # b. A latest payload that ClickHouse's JSON functions cannot parse (a lone surrogate in a
+    #    field astro does not look at): the MV writes no people and the counts agree at 0, so
+    #    only the isValidJSON half of the guard catches it.
+    body = astros_body(THREE).decode().replace('"message"', '"note": "\\ud83d", "message"', 1)
+    with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS,
+                           functions_dir=test_functions_dir) as db:
+        payload = body.replace("\\", "\\\\").replace("'", "\\'")
+        db.execute("INSERT INTO astro.raw_data SELECT 'http://unparsable.example/', "
+                   f"now64(3, 'UTC'), 1, '{payload}'")
+        assert db.scalar("SELECT isValidJSON(payload) FROM astro.latest_fetch") == "0"
+        assert db.scalar("SELECT count() FROM astro.people_now") == "0"
+    invalid = guard()
+    assert invalid.returncode == 1, invalid.output
+    assert data_tests(invalid, db_path) == {GUARD: "fail"}
+    assert "Got 1 result" in invalid.output, invalid.output
+
+
+def test_the_bridge_names_the_versions_it_supports():
+    import dbt_embedded
+
+    dbt_embedded.check_versions(dbt_embedded.installed_versions())  # the pinned environment
+    dbt_embedded.check_versions({"dbt-clickhouse": "1.10.3", "clickhouse-connect": "1.6.0"})
+    cases = [
+        ({"dbt-clickhouse": "1.11.0", "clickhouse-connect": "1.12.0"}, "supports dbt-clickhouse >=1.10, <1.11, not 1.11.0"),
+        ({"dbt-clickhouse": "1.9.2", "clickhouse-connect": "1.12.0"}, "supports dbt-clickhouse >=1.10, <1.11, not 1.9.2"),
+        ({"dbt-clickhouse": "1.10.0", "clickhouse-connect": "1.5.9"}, "supports clickhouse-connect >=1.6, not 1.5.9"),
+        ({"dbt-clickhouse": None, "clickhouse-connect": "1.12.0"}, "needs dbt-clickhouse >=1.10, <1.11, which is not installed"),
+    ]
+    for versions, expected in cases:
+        with pytest.raises(dbt_embedded.UnsupportedVersion) as raised:
+            dbt_embedded.check_versions(versions)
+        message = str(raised.value)
+        assert expected in message and "\n" not in message, message
+
+
+def test_the_project_does_not_cap_users_dbt():
+    project = yaml.safe_load((embedded.REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
+    assert project["require-dbt-version"] == ">=1.10.0"

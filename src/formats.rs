@@ -1,15 +1,16 @@
-//! Rows in ClickHouse input formats: TabSeparated (escaped exactly as ClickHouse writes it, so
-//! any string round-trips) and JSONEachRow.
+//! The ClickHouse input formats astro writes rows in: TabSeparated (escaped exactly as
+//! ClickHouse writes it, so any string round-trips) and JSONEachRow.
 
 use std::io::{self, Write};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::ValueEnum;
 use serde::Serialize;
 
+use crate::rows::{RawRow, Timestamp};
+
 /// The input format ClickHouse is told to expect in `executable(..., FORMAT, ...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     #[value(name = "TabSeparated", alias = "TSV", alias = "tsv")]
     TabSeparated,
     #[value(name = "JSONEachRow", alias = "jsoneachrow", alias = "ndjson")]
@@ -19,7 +20,7 @@ pub enum Format {
 /// Writes `value` with ClickHouse's TabSeparated escaping: backslash, tab, newline and the
 /// other control characters ClickHouse escapes, plus the single quote (as ClickHouse does), so
 /// the text parses back byte for byte.
-pub fn write_tsv_escaped(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
+pub(crate) fn write_tsv_escaped(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
     let mut rest = value;
     while let Some(at) = rest
         .iter()
@@ -49,7 +50,7 @@ const TSV_ESCAPE: [u8; 256] = {
 
 /// Reverses [`write_tsv_escaped`] for one field (used by the UDF to read its input rows).
 /// Unknown escapes keep the escaped character, as ClickHouse's parser does.
-pub fn tsv_unescape(field: &[u8]) -> Vec<u8> {
+pub(crate) fn tsv_unescape(field: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(field.len());
     let mut bytes = field.iter();
     while let Some(&byte) = bytes.next() {
@@ -73,110 +74,83 @@ pub fn tsv_unescape(field: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A point in time as ClickHouse's `DateTime64(3, 'UTC')` text: `2026-11-24 06:54:31.123`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timestamp {
-    millis_since_epoch: i64,
-}
-
-impl Timestamp {
-    pub fn now() -> Self {
-        let millis = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|elapsed| elapsed.as_millis() as i64)
-            .unwrap_or(0);
-        Self::from_millis(millis)
-    }
-
-    pub fn from_millis(millis_since_epoch: i64) -> Self {
-        Self { millis_since_epoch }
-    }
-
-    /// Milliseconds since the Unix epoch: the value of a `DateTime64(3)` in binary formats.
-    pub fn as_millis(self) -> i64 {
-        self.millis_since_epoch
-    }
-
-    pub fn to_clickhouse(self) -> String {
-        let days = self.millis_since_epoch.div_euclid(86_400_000);
-        let millis_of_day = self.millis_since_epoch.rem_euclid(86_400_000);
-        let (year, month, day) = civil_from_days(days);
-        let seconds_of_day = millis_of_day / 1000;
-        format!(
-            "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
-            seconds_of_day / 3600,
-            seconds_of_day / 60 % 60,
-            seconds_of_day % 60,
-            millis_of_day % 1000
-        )
-    }
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day); Howard Hinnant's
-/// `civil_from_days` algorithm, exact for every i64 day count we can meet.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// The one row of `astro fetch --output raw`:
-/// `source String, fetched_at DateTime64(3, 'UTC'), attempts UInt32, payload String`.
-#[derive(Serialize)]
-pub struct RawRow<'a> {
-    pub source: &'a str,
-    pub fetched_at: &'a str,
-    pub attempts: u32,
-    pub payload: &'a str,
-}
-
-/// One row of `astro fetch --output people`:
-/// `craft String, name String, fetched_at DateTime64(3, 'UTC')`.
-#[derive(Serialize)]
-pub struct PersonRow<'a> {
-    pub craft: &'a str,
-    pub name: &'a str,
-    pub fetched_at: &'a str,
-}
-
 impl Format {
-    pub fn write_raw(self, out: &mut impl Write, row: &RawRow<'_>) -> io::Result<()> {
+    /// Writes the row of [`crate::rows::RAW_COLUMNS`].
+    pub(crate) fn write_raw(self, out: &mut impl Write, row: &RawRow) -> io::Result<()> {
+        let fetched_at = row.fetched_at.to_clickhouse();
         match self {
             Format::TabSeparated => {
                 write_tsv_escaped(out, row.source.as_bytes())?;
-                write!(out, "\t{}\t{}\t", row.fetched_at, row.attempts)?;
+                write!(out, "\t{fetched_at}\t{}\t", row.attempts)?;
                 write_tsv_escaped(out, row.payload.as_bytes())?;
                 out.write_all(b"\n")
             }
-            Format::JsonEachRow => write_json_line(out, row),
+            Format::JsonEachRow => write_json_line(
+                out,
+                &RawJson {
+                    source: &row.source,
+                    fetched_at: &fetched_at,
+                    attempts: row.attempts,
+                    payload: &row.payload,
+                },
+            ),
         }
     }
 
-    pub fn write_person(self, out: &mut impl Write, row: &PersonRow<'_>) -> io::Result<()> {
-        match self {
-            Format::TabSeparated => {
-                write_tsv_escaped(out, row.craft.as_bytes())?;
-                out.write_all(b"\t")?;
-                write_tsv_escaped(out, row.name.as_bytes())?;
-                out.write_all(b"\t")?;
-                out.write_all(row.fetched_at.as_bytes())?;
-                out.write_all(b"\n")
-            }
-            Format::JsonEachRow => write_json_line(out, row),
+    /// A writer of the person rows of one fetch (`craft, name, fetched_at`): the timestamp's
+    /// text is made once for all of them.
+    pub(crate) fn people(self, fetched_at: Timestamp) -> PeopleRows {
+        PeopleRows {
+            format: self,
+            fetched_at: fetched_at.to_clickhouse(),
         }
     }
+}
+
+/// Writes the rows of [`crate::rows::PEOPLE_COLUMNS`] for one fetch.
+pub(crate) struct PeopleRows {
+    format: Format,
+    fetched_at: String,
+}
+
+impl PeopleRows {
+    pub(crate) fn write(&self, out: &mut impl Write, craft: &str, name: &str) -> io::Result<()> {
+        match self.format {
+            Format::TabSeparated => {
+                write_tsv_escaped(out, craft.as_bytes())?;
+                out.write_all(b"\t")?;
+                write_tsv_escaped(out, name.as_bytes())?;
+                out.write_all(b"\t")?;
+                out.write_all(self.fetched_at.as_bytes())?;
+                out.write_all(b"\n")
+            }
+            Format::JsonEachRow => write_json_line(
+                out,
+                &PersonJson {
+                    craft,
+                    name,
+                    fetched_at: &self.fetched_at,
+                },
+            ),
+        }
+    }
+}
+
+/// [`RawRow`] as a JSONEachRow line, `fetched_at` as ClickHouse's text.
+#[derive(Serialize)]
+struct RawJson<'a> {
+    source: &'a str,
+    fetched_at: &'a str,
+    attempts: u32,
+    payload: &'a str,
+}
+
+/// A person row as a JSONEachRow line.
+#[derive(Serialize)]
+struct PersonJson<'a> {
+    craft: &'a str,
+    name: &'a str,
+    fetched_at: &'a str,
 }
 
 fn write_json_line(out: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
@@ -220,34 +194,13 @@ mod tests {
     }
 
     #[test]
-    fn timestamps() {
-        assert_eq!(
-            Timestamp::from_millis(0).to_clickhouse(),
-            "1970-01-01 00:00:00.000"
-        );
-        assert_eq!(
-            Timestamp::from_millis(1_795_935_271_123).to_clickhouse(),
-            "2026-11-29 06:54:31.123"
-        );
-        // 2024-02-29, a leap day, and the last millisecond of 1999.
-        assert_eq!(
-            Timestamp::from_millis(1_709_164_800_000).to_clickhouse(),
-            "2024-02-29 00:00:00.000"
-        );
-        assert_eq!(
-            Timestamp::from_millis(946_684_799_999).to_clickhouse(),
-            "1999-12-31 23:59:59.999"
-        );
-    }
-
-    #[test]
     fn rows() {
         let mut out = Vec::new();
         let row = RawRow {
-            source: "http://x/a",
-            fetched_at: "2026-01-01 00:00:00.000",
+            source: "http://x/a".into(),
+            fetched_at: Timestamp::from_millis(1_767_225_600_000),
             attempts: 2,
-            payload: "{\"a\":\"b\\tc\"}",
+            payload: "{\"a\":\"b\\tc\"}".into(),
         };
         Format::TabSeparated.write_raw(&mut out, &row).unwrap();
         assert_eq!(
@@ -260,5 +213,24 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"source\":\"http://x/a\",\"fetched_at\":\"2026-01-01 00:00:00.000\",\"attempts\":2,\"payload\":\"{\\\"a\\\":\\\"b\\\\tc\\\"}\"}\n"
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Escaping then unescaping gives back any bytes, and the escaped text holds no raw
+        /// tab or newline that would split a field or a row.
+        #[test]
+        fn tsv_escape_then_unescape_is_the_identity(value in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let mut out = Vec::new();
+            write_tsv_escaped(&mut out, &value).unwrap();
+            proptest::prop_assert!(!out.contains(&b'\t') && !out.contains(&b'\n'));
+            proptest::prop_assert_eq!(tsv_unescape(&out), value);
+        }
+
+        #[test]
+        fn tsv_unescape_takes_any_bytes(value in proptest::collection::vec(proptest::num::u8::ANY, 0..256)) {
+            let _ = tsv_unescape(&value);
+        }
     }
 }

@@ -3,6 +3,8 @@
 -- Embedded engine only: it loads no XML dictionaries but accepts an executable DDL
 -- dictionary (a server refuses this statement and uses the XML instead). Created in
 -- `default` under the XML's name so dictGet('astro_people', ...) reads the same on both.
+-- Key `name` is a String, hence a complex-key layout; why an executable source (not one
+-- reading astro.people_now) and JSONEachRow: see the XML's comment.
 CREATE DICTIONARY IF NOT EXISTS default.astro_people
 (
     `name` String,

@@ -1,65 +1,40 @@
-//! A ClickHouse server over HTTP(S), through the official `clickhouse` crate (TLS via rustls):
-//! the connection from flags and environment, bounded retry of transient failures, and one-line
-//! errors that carry the server's own message but never the password.
+//! The ClickHouse server that `astro load` and `astro init` talk to, over HTTP(S) through the
+//! official `clickhouse` crate (TLS via rustls): requests with the shared retry loop
+//! ([`crate::retry`]) and one-line errors that carry the server's own message but never the
+//! password.
 
-use std::cell::Cell;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
-use clap::Args;
 use thiserror::Error;
 use url::Url;
 
+use crate::messages::root_causes;
+use crate::retry::{self, Retryable, Stop};
 use crate::secrets::redact_url;
-use crate::units::{format_duration, parse_duration};
+use crate::units::format_duration;
 
-pub const DEFAULT_CLICKHOUSE_URL: &str = "http://localhost:8123";
-/// The password is read from this variable only: a flag would show it in `ps` and shell history.
-pub const PASSWORD_ENV: &str = "CLICKHOUSE_PASSWORD";
-
-/// Where the server is and how hard to try. The password is not a flag: it comes from
-/// CLICKHOUSE_PASSWORD only.
-#[derive(Debug, Args)]
-pub struct ClickHouseArgs {
-    /// The server's HTTP(S) interface, e.g. http://localhost:8123 or
-    /// https://<host>.clickhouse.cloud:8443.
-    #[arg(
-        long,
-        env = "CLICKHOUSE_URL",
-        value_name = "URL",
-        default_value = DEFAULT_CLICKHOUSE_URL
-    )]
-    pub clickhouse_url: String,
-
-    /// The ClickHouse user (the password is read from CLICKHOUSE_PASSWORD only).
-    #[arg(
-        long,
-        env = "CLICKHOUSE_USER",
-        value_name = "USER",
-        default_value = "default"
-    )]
-    pub clickhouse_user: String,
-
-    /// Requests to the server in all, per statement, the first included. Only transient
-    /// failures are retried: connection errors, timeouts, HTTP 5xx and ClickHouse's temporary
-    /// errors (too many parts, memory limit, Keeper, ...).
-    #[arg(long, value_name = "N", default_value_t = 4,
-        value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub clickhouse_attempts: u32,
-
-    /// Time limit of one request to the server, e.g. 10s, 1m.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub clickhouse_timeout: Duration,
+/// Where the server is, who asks, and how hard to try.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The server's HTTP(S) interface; checked to hold no credentials.
+    pub(crate) url: Url,
+    pub(crate) user: String,
+    /// From CLICKHOUSE_PASSWORD only: a flag would show it in `ps` and shell history.
+    pub(crate) password: Option<String>,
+    /// The default database of every request (`None`: the user's default).
+    pub(crate) database: Option<String>,
+    pub(crate) attempts: u32,
+    pub(crate) timeout: Duration,
 }
 
 /// Why one request to the server failed.
 #[derive(Debug, Error)]
-pub enum Failure {
-    #[error("cannot connect: {0}")]
-    Unreachable(String),
-    #[error("TLS failed (is it the TLS port, e.g. 8443, and its certificate valid?): {0}")]
-    Tls(String),
+pub(crate) enum Failure {
+    #[error("cannot connect")]
+    Unreachable(#[source] clickhouse::error::Error),
+    #[error("TLS failed (is it the TLS port, e.g. 8443, and its certificate valid?)")]
+    Tls(#[source] clickhouse::error::Error),
     #[error("no answer within {} (--clickhouse-timeout)", format_duration(*.0))]
     TimedOut(Duration),
     #[error(
@@ -78,13 +53,12 @@ pub enum Failure {
         status: Option<u16>,
         message: String,
     },
-    #[error("{0}")]
-    Client(String),
+    #[error("the request failed")]
+    Client(#[source] clickhouse::error::Error),
 }
 
-impl Failure {
-    /// Whether asking again may succeed.
-    pub fn is_transient(&self) -> bool {
+impl Retryable for Failure {
+    fn is_transient(&self) -> bool {
         match self {
             Failure::Unreachable(_) | Failure::TimedOut(_) => true,
             Failure::Server {
@@ -93,9 +67,7 @@ impl Failure {
             Failure::Server {
                 status: Some(status),
                 ..
-            } => {
-                reqwest::StatusCode::from_u16(*status).is_ok_and(crate::fetch::is_retryable_status)
-            }
+            } => reqwest::StatusCode::from_u16(*status).is_ok_and(crate::http::is_retryable_status),
             // An answer that is neither ClickHouse's error text nor a bare status: a proxy or
             // load balancer in front of the server (502/503 pages); worth another try.
             Failure::Server { .. } => true,
@@ -134,176 +106,120 @@ fn is_transient_code(code: u32) -> bool {
     )
 }
 
-/// The final failure: what was being done, where, after how many requests and how long.
+/// The final failure: what was being done, where, after how many requests and how long, and
+/// why no further request was made; the last failure is the source.
 #[derive(Debug, Error)]
-#[error("{what} on ClickHouse at {url} failed after {attempts} attempt{plural} in {elapsed}: {last}{stop}",
+#[error("{what} on ClickHouse at {url} failed after {attempts} attempt{plural} in {elapsed}{stop}",
     plural = if *.attempts == 1 { "" } else { "s" },
     elapsed = format_duration(*.elapsed),
-    stop = if *.out_of_attempts { " (no attempts left of --clickhouse-attempts)" } else { "" })]
-pub struct RemoteError {
-    pub what: String,
+    stop = match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
+pub(crate) struct ServerError {
+    what: String,
     /// Shown without credentials.
-    pub url: String,
-    pub attempts: u32,
-    pub elapsed: Duration,
-    pub last: Failure,
-    pub out_of_attempts: bool,
+    url: String,
+    attempts: u32,
+    elapsed: Duration,
+    stop: Stop,
+    #[source]
+    last: Failure,
 }
 
-/// An open (lazy: nothing is sent until the first request) connection to one server.
-pub struct Remote {
+/// One server. Nothing is sent until the first request.
+pub(crate) struct Server {
     client: clickhouse::Client,
     url: String,
     user: String,
     password: Option<String>,
-    attempts: u32,
+    retry: retry::Policy,
     timeout: Duration,
-    verbose: bool,
 }
 
-impl Remote {
-    /// Reads the connection from the flags and CLICKHOUSE_PASSWORD. `database` is the default
-    /// database of every request (None: the user's default).
-    pub fn connect(
-        args: &ClickHouseArgs,
-        database: Option<&str>,
-        verbose: bool,
-    ) -> anyhow::Result<Self> {
-        let password = std::env::var(PASSWORD_ENV)
-            .ok()
-            .filter(|password| !password.is_empty());
-        Self::new(args, database, password, verbose)
-    }
-
-    pub fn new(
-        args: &ClickHouseArgs,
-        database: Option<&str>,
-        password: Option<String>,
-        verbose: bool,
-    ) -> anyhow::Result<Self> {
-        // The URL is not repeated in these messages: it may hold a password.
-        let url = Url::parse(&args.clickhouse_url).map_err(|error| {
-            anyhow::anyhow!("--clickhouse-url (or CLICKHOUSE_URL) is not a valid URL: {error}")
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            anyhow::bail!(
-                "--clickhouse-url (or CLICKHOUSE_URL) must be an http:// or https:// URL of the \
-                 server's HTTP interface (port 8123, or 8443 with TLS), not {}://",
-                url.scheme()
-            );
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            anyhow::bail!(
-                "--clickhouse-url (or CLICKHOUSE_URL) must not hold credentials: give the user \
-                 with CLICKHOUSE_USER and the password with CLICKHOUSE_PASSWORD"
-            );
-        }
+impl Server {
+    pub(crate) fn new(settings: Settings) -> Self {
         let mut client = clickhouse::Client::default()
-            .with_url(url.as_str())
-            .with_user(args.clickhouse_user.clone())
-            // A fixed schema (sql/02_raw_data.sql): plain RowBinary, no schema round trip.
+            .with_url(settings.url.as_str())
+            .with_user(settings.user.clone())
+            // A fixed schema (sql/): plain RowBinary, no schema round trip.
             .with_validation(false)
             .with_product_info("astro", env!("CARGO_PKG_VERSION"));
-        if let Some(password) = &password {
+        if let Some(password) = &settings.password {
             client = client.with_password(password.clone());
         }
-        if let Some(database) = database {
+        if let Some(database) = &settings.database {
             client = client.with_database(database);
         }
-        Ok(Self {
+        Self {
             client,
-            url: redact_url(&url),
-            user: args.clickhouse_user.clone(),
-            password,
-            attempts: args.clickhouse_attempts,
-            timeout: args.clickhouse_timeout,
-            verbose,
-        })
+            url: redact_url(&settings.url),
+            user: settings.user,
+            password: settings.password,
+            retry: retry::Policy {
+                max_attempts: settings.attempts,
+                first_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(4),
+                budget: None,
+                attempts_flag: "--clickhouse-attempts",
+                budget_flag: "",
+            },
+            timeout: settings.timeout,
+        }
     }
 
-    pub fn client(&self) -> &clickhouse::Client {
+    pub(crate) fn client(&self) -> &clickhouse::Client {
         &self.client
     }
 
     /// The server URL as shown in messages (no credentials).
-    pub fn url(&self) -> &str {
+    pub(crate) fn url(&self) -> &str {
         &self.url
     }
 
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         self.timeout
     }
 
     /// Runs `request` until it succeeds, fails for good, or the attempts run out; returns the
-    /// value and the number of requests made. Each attempt is bounded by --clickhouse-timeout.
-    pub async fn with_retry<T, F, Fut>(
+    /// value and the number of requests made. Each request is bounded by --clickhouse-timeout.
+    pub(crate) async fn with_retry<T, F, Fut>(
         &self,
         what: &str,
         mut request: F,
-    ) -> Result<(T, u32), RemoteError>
+    ) -> Result<(T, u32), ServerError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, clickhouse::error::Error>>,
     {
-        let started = Instant::now();
-        let count = Cell::new(0u32);
-        let out_of_attempts = Cell::new(false);
-        let attempt = || {
-            count.set(count.get() + 1);
-            let request = request();
-            async move {
-                match tokio::time::timeout(self.timeout, request).await {
-                    Ok(result) => result.map_err(|error| self.classify(&error)),
-                    Err(_) => Err(Failure::TimedOut(self.timeout)),
-                }
-            }
-        };
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(250))
-            .with_max_delay(Duration::from_secs(4))
-            .with_factor(2.0)
-            .with_jitter()
-            .with_max_times(self.attempts.saturating_sub(1) as usize);
-        let result = attempt
-            .retry(backoff)
-            .sleep(tokio::time::sleep)
-            .when(Failure::is_transient)
-            .adjust(|_, delay| {
-                if delay.is_none() {
-                    out_of_attempts.set(self.attempts > 1);
-                }
-                delay
-            })
-            .notify(|failure, delay| {
-                if self.verbose {
-                    eprintln!(
-                        "astro: {what}: attempt {} on {} failed: {failure}; retrying in {}",
-                        count.get(),
-                        self.url,
-                        format_duration(delay)
-                    );
+        let outcome = self
+            .retry
+            .run(&format!("{what} on {}", self.url), |_| {
+                let request = request();
+                async move {
+                    match tokio::time::timeout(self.timeout, request).await {
+                        Ok(result) => result.map_err(|error| self.classify(error)),
+                        Err(_) => Err(Failure::TimedOut(self.timeout)),
+                    }
                 }
             })
             .await;
-        match result {
-            Ok(value) => Ok((value, count.get())),
-            Err(last) => Err(RemoteError {
+        match outcome {
+            Ok(done) => Ok((done.value, done.attempts)),
+            Err(failed) => Err(ServerError {
                 what: what.to_owned(),
                 url: self.url.clone(),
-                attempts: count.get(),
-                elapsed: started.elapsed(),
-                out_of_attempts: out_of_attempts.get() && last.is_transient(),
-                last,
+                attempts: failed.attempts,
+                elapsed: failed.elapsed,
+                stop: failed.stop,
+                last: failed.last,
             }),
         }
     }
 
     /// Turns the crate's error into a [`Failure`], with the password scrubbed from any text.
-    fn classify(&self, error: &clickhouse::error::Error) -> Failure {
+    fn classify(&self, error: clickhouse::error::Error) -> Failure {
         use clickhouse::error::Error;
         let failure = match error {
             Error::Network(_) => {
-                let causes = causes(error);
+                let causes = root_causes(&error);
                 let lower = causes.to_ascii_lowercase();
                 // rustls's errors (no certificate, wrong name, unknown issuer, a plain-HTTP port
                 // answering a TLS hello): asking again gets the same answer.
@@ -317,14 +233,14 @@ impl Remote {
                 .iter()
                 .any(|hint| lower.contains(hint))
                 {
-                    Failure::Tls(causes)
+                    Failure::Tls(error)
                 } else {
-                    Failure::Unreachable(causes)
+                    Failure::Unreachable(error)
                 }
             }
             Error::TimedOut => Failure::TimedOut(self.timeout),
-            Error::BadResponse(text) => self.server_failure(text),
-            other => Failure::Client(causes(other)),
+            Error::BadResponse(ref text) => self.server_failure(text),
+            other => Failure::Client(other),
         };
         self.scrub(failure)
     }
@@ -388,8 +304,6 @@ impl Remote {
         };
         let clean = |text: String| text.replace(password, "***");
         match failure {
-            Failure::Unreachable(text) => Failure::Unreachable(clean(text)),
-            Failure::Tls(text) => Failure::Tls(clean(text)),
             Failure::Authentication { user, message } => Failure::Authentication {
                 user: clean(user),
                 message: clean(message),
@@ -411,8 +325,11 @@ impl Remote {
                 status,
                 message: clean(message),
             },
-            Failure::Client(text) => Failure::Client(clean(text)),
-            Failure::TimedOut(limit) => Failure::TimedOut(limit),
+            // Errors of the connection itself never carry what was sent.
+            other @ (Failure::Unreachable(_)
+            | Failure::Tls(_)
+            | Failure::Client(_)
+            | Failure::TimedOut(_)) => other,
         }
     }
 }
@@ -443,31 +360,19 @@ fn shorten(text: &str) -> String {
     }
 }
 
-/// The error's innermost causes (the outer wrappers, "network error: client error (Connect)",
-/// say little).
-fn causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut all = vec![error.to_string()];
-    let mut current = error.source();
-    while let Some(cause) = current {
-        all.push(cause.to_string());
-        current = cause.source();
-    }
-    let start = all.len().saturating_sub(2);
-    all[start..].join(": ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn remote(password: Option<&str>) -> Remote {
-        let args = ClickHouseArgs {
-            clickhouse_url: "http://localhost:8123".into(),
-            clickhouse_user: "default".into(),
-            clickhouse_attempts: 3,
-            clickhouse_timeout: Duration::from_secs(1),
-        };
-        Remote::new(&args, Some("astro"), password.map(str::to_owned), false).unwrap()
+    fn remote(password: Option<&str>) -> Server {
+        Server::new(Settings {
+            url: Url::parse("http://localhost:8123").unwrap(),
+            user: "default".into(),
+            password: password.map(str::to_owned),
+            database: Some("astro".into()),
+            attempts: 3,
+            timeout: Duration::from_secs(1),
+        })
     }
 
     #[test]
@@ -528,21 +433,5 @@ mod tests {
                 "Code: 516. DB::Exception: echo s3cr3t-pw (AUTHENTICATION_FAILED)",
             ));
         assert!(!failure.to_string().contains("s3cr3t-pw"), "{failure}");
-    }
-
-    #[test]
-    fn credentials_in_the_url_are_refused() {
-        let args = ClickHouseArgs {
-            clickhouse_url: "https://default:hunter2@example.clickhouse.cloud:8443".into(),
-            clickhouse_user: "default".into(),
-            clickhouse_attempts: 3,
-            clickhouse_timeout: Duration::from_secs(1),
-        };
-        let error = Remote::new(&args, None, None, false)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(error.contains("CLICKHOUSE_PASSWORD"), "{error}");
-        assert!(!error.contains("hunter2"), "{error}");
     }
 }

@@ -2,15 +2,13 @@
 //! untrusted certificate fails at once, without retries. The store is pointed at a test
 //! certificate with SSL_CERT_FILE, which the platform verifier honours on Linux.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
+use crate::support::{astro_with_env, normal_body, parse_tsv, stderr, stdout};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use support::{astro_with_env, normal_body, parse_tsv, stderr, stdout};
 
 /// A loopback HTTPS server for `localhost` with a fresh self-signed certificate; answers every
 /// connection with the normal body. Returns the port and the certificate (PEM).

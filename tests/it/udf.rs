@@ -1,17 +1,15 @@
 //! `astro udf` as ClickHouse drives it in executable_pool mode: blocks of rows on stdin, one
 //! answer row per input row, the process kept alive between blocks.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use support::{ApiServer, Reply, normal_body, parse_tsv, people_body};
+use crate::support::{ApiServer, Reply, astro_command, normal_body, parse_tsv, people_body};
 
 fn udf(args: &[&str], input: &str) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_astro"))
-        .arg("udf")
-        .args(args)
+    let mut arguments = vec!["udf"];
+    arguments.extend_from_slice(args);
+    let mut child = astro_command(&arguments)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -66,18 +64,17 @@ fn answers_a_block_in_order() {
 #[test]
 fn stays_alive_between_blocks() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args([
-            "udf",
-            "--chunk-header",
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = astro_command(&[
+        "udf",
+        "--chunk-header",
+        "--allow-host",
+        "127.0.0.1",
+        "--allow-private",
+    ])
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     for block in 1..=3 {
@@ -213,5 +210,16 @@ fn rows_without_chunk_header() {
         &format!("{url}\n{url}\n"),
     );
     assert!(output.status.success());
-    assert_eq!(String::from_utf8(output.stdout).unwrap().lines().count(), 2);
+    // One answer per row, each the API's JSON (compact), in order.
+    let rows = parse_tsv(&String::from_utf8(output.stdout).unwrap());
+    let served: serde_json::Value = serde_json::from_slice(&normal_body()).unwrap();
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        assert_eq!(row.len(), 1);
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&row[0]).unwrap(),
+            served
+        );
+    }
+    assert_eq!(server.requests().len(), 2);
 }

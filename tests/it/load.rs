@@ -2,11 +2,11 @@
 //! ClickHouse HTTP interface that records what the clickhouse crate sends (method, path, query
 //! string, headers, body) and answers as ClickHouse does. No test reaches the internet.
 
-mod support;
+use std::process::Output;
 
-use std::process::{Command, Output};
-
-use support::{ApiServer, Reply, decode_raw_rows, people_body, refused_port};
+use crate::support::{
+    ApiServer, Reply, astro_with_env, decode_raw_rows, people_body, refused_port, stderr, stdout,
+};
 
 const PASSWORD: &str = "pw-Секрет-7f3a9c";
 const PEOPLE: &[(&str, &str)] = &[("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")];
@@ -15,19 +15,9 @@ fn api() -> ApiServer {
     ApiServer::always(Reply::ok(people_body(PEOPLE)))
 }
 
-/// `astro <args>` with a clean ClickHouse environment and the test password.
+/// `astro <args>` with a clean environment and the test password.
 fn astro(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args(args)
-        .env_remove("CLICKHOUSE_URL")
-        .env_remove("CLICKHOUSE_USER")
-        .env_remove("CLICKHOUSE_DATABASE")
-        .env_remove("ASTRO_API_URL")
-        .env_remove("ASTRO_HEADERS_FILE")
-        .env_remove("ASTRO_BEARER_TOKEN")
-        .env("CLICKHOUSE_PASSWORD", PASSWORD)
-        .output()
-        .expect("run astro")
+    astro_with_env(args, &[("CLICKHOUSE_PASSWORD", PASSWORD)])
 }
 
 fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
@@ -41,14 +31,6 @@ fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     astro(&args)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Exit status 1, nothing on stdout, exactly one line on stderr, no password anywhere.
@@ -133,15 +115,15 @@ fn load_inserts_one_raw_row_with_the_official_client() {
 fn connection_settings_come_from_the_environment() {
     let api = api();
     let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
-    let output = Command::new(env!("CARGO_BIN_EXE_astro"))
-        .args(["load", "-v"])
-        .env("ASTRO_API_URL", api.url("/astros.json"))
-        .env("CLICKHOUSE_URL", clickhouse.url("/"))
-        .env("CLICKHOUSE_USER", "loader")
-        .env("CLICKHOUSE_DATABASE", "space")
-        .env_remove("CLICKHOUSE_PASSWORD")
-        .output()
-        .unwrap();
+    let output = astro_with_env(
+        &["load", "-v"],
+        &[
+            ("ASTRO_API_URL", &api.url("/astros.json")),
+            ("CLICKHOUSE_URL", &clickhouse.url("/")),
+            ("CLICKHOUSE_USER", "loader"),
+            ("CLICKHOUSE_DATABASE", "space"),
+        ],
+    );
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let request = &clickhouse.requests()[0];
     assert_eq!(request.param("database"), Some("space"));
@@ -165,7 +147,7 @@ fn unreachable_server_is_one_clear_line_after_bounded_retries() {
     assert!(err.contains("cannot connect: "), "{err}");
     assert!(err.to_lowercase().contains("refused"), "{err}");
     assert!(
-        err.contains("(no attempts left of --clickhouse-attempts)"),
+        err.contains("(no attempts left of --clickhouse-attempts 2)"),
         "{err}"
     );
 }
@@ -288,9 +270,25 @@ fn credentials_in_the_clickhouse_url_are_refused() {
         "https://default:hunter2@example.clickhouse.cloud:8443",
         &[],
     );
-    let err = assert_one_line_failure(&output);
-    assert!(err.contains("CLICKHOUSE_PASSWORD"), "{err}");
+    // A usage error (exit status 2), found before anything is fetched.
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(api.requests().is_empty(), "fetched before the usage check");
+    assert!(err.contains("must not hold credentials"), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
+}
+
+/// The requests of `astro init` that apply schema statements (not its ledger bookkeeping).
+fn schema_requests(server: &ApiServer) -> Vec<crate::support::Seen> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|request| {
+            let body = String::from_utf8_lossy(&request.body);
+            let query = request.param("query").unwrap_or_default();
+            !body.contains("schema_migrations") && !query.contains("schema_migrations")
+        })
+        .collect()
 }
 
 fn sql_dir() -> String {
@@ -317,7 +315,7 @@ fn init_applies_the_schema_files_in_order_one_statement_per_request() {
         .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "sql"))
         .collect();
     expected.sort();
-    let requests = clickhouse.requests();
+    let requests = schema_requests(&clickhouse);
     assert_eq!(requests.len(), expected.len(), "{requests:#?}");
     for (request, path) in requests.iter().zip(&expected) {
         assert_eq!(request.method, "POST");
@@ -350,7 +348,7 @@ fn init_with_schedule_adds_the_refreshable_view() {
         &clickhouse.url("/"),
     ]);
     assert!(output.status.success(), "stderr: {}", stderr(&output));
-    let requests = clickhouse.requests();
+    let requests = schema_requests(&clickhouse);
     let last = String::from_utf8_lossy(&requests.last().unwrap().body).into_owned();
     assert!(last.contains("REFRESH EVERY"), "{last}");
     assert!(
@@ -363,8 +361,12 @@ fn init_with_schedule_adds_the_refreshable_view() {
 
 #[test]
 fn init_stops_at_the_first_failing_file() {
+    // The ledger check, the first file, the ledger's creation and record, then the refusal.
     let clickhouse = ApiServer::start(
         vec![
+            Reply::clickhouse_ok(),
+            Reply::clickhouse_ok(),
+            Reply::clickhouse_ok(),
             Reply::clickhouse_ok(),
             Reply::clickhouse_error(
                 403,
@@ -383,16 +385,22 @@ fn init_stops_at_the_first_failing_file() {
         &clickhouse.url("/"),
     ]);
     assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let all = stderr(&output);
+    // What was applied, then the one line of the failure.
+    assert!(
+        all.starts_with("astro init: applied 01_database.sql (new)\n"),
+        "{all}"
+    );
+    let err = all.lines().last().unwrap();
+    assert_eq!(all.lines().count(), 2, "{all}");
     assert!(err.contains("applying "), "{err}");
     assert!(err.contains("02_raw_data.sql"), "{err}");
     assert!(
         err.contains("user 'default' is not allowed to do this: Code: 497."),
         "{err}"
     );
-    assert!(!err.contains(PASSWORD));
-    assert_eq!(clickhouse.requests().len(), 2);
+    assert!(!all.contains(PASSWORD));
+    assert_eq!(clickhouse.requests().len(), 5);
     assert!(output.stdout.is_empty(), "quiet: {}", stdout(&output));
 }
 
@@ -404,4 +412,193 @@ fn init_without_schema_files_is_a_clear_error() {
     let err = assert_one_line_failure(&output);
     assert!(err.contains("no .sql files in"), "{err}");
     let _ = std::fs::remove_dir(&empty);
+}
+
+#[test]
+fn init_carries_the_schema_and_works_from_any_directory() {
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let elsewhere = std::env::temp_dir();
+    let output = crate::support::astro_command(&["init", "--clickhouse-url", &clickhouse.url("/")])
+        .current_dir(&elsewhere)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    // The same statements as the repository's sql/*.sql, though no sql/ is in reach.
+    let from_disk = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro(&[
+        "init",
+        "--sql-dir",
+        &sql_dir(),
+        "--clickhouse-url",
+        &from_disk.url("/"),
+    ]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let bodies = |server: &ApiServer| -> Vec<Vec<u8>> {
+        schema_requests(server)
+            .into_iter()
+            .map(|request| request.body)
+            .collect()
+    };
+    assert!(!bodies(&clickhouse).is_empty());
+    assert_eq!(bodies(&clickhouse), bodies(&from_disk));
+}
+
+#[test]
+fn init_and_load_use_the_same_database() {
+    let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro_with_env(
+        &["init", "--clickhouse-url", &clickhouse.url("/")],
+        &[
+            ("CLICKHOUSE_DATABASE", "space"),
+            ("CLICKHOUSE_PASSWORD", PASSWORD),
+        ],
+    );
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let statements: Vec<String> = schema_requests(&clickhouse)
+        .iter()
+        .map(|request| {
+            // The statements without their comments (which keep their text).
+            let body = String::from_utf8_lossy(&request.body).into_owned();
+            body.lines()
+                .filter(|line| !line.trim_start().starts_with("--"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect();
+    assert!(
+        statements[0].contains("CREATE DATABASE IF NOT EXISTS space"),
+        "{}",
+        statements[0]
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|statement| statement.contains("space.raw_data")),
+        "{statements:#?}"
+    );
+    assert!(
+        statements
+            .iter()
+            .all(|statement| !statement.contains("astro.")),
+        "{statements:#?}"
+    );
+}
+
+#[test]
+fn init_dry_run_prints_jsonl_for_the_embedded_engine() {
+    let output = astro(&["init", "--dry-run", "--jsonl", "--engine", "embedded"]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let files: Vec<&str> = lines
+        .iter()
+        .map(|line| line["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|file| file.starts_with("sql/embedded/")),
+        "{files:?}"
+    );
+    assert!(
+        !files.iter().any(|file| file.starts_with("sql/schedule/")),
+        "{files:?}"
+    );
+    let server = astro(&["init", "--dry-run", "--jsonl"]);
+    assert!(!stdout(&server).contains("sql/embedded/"));
+}
+
+/// RowBinary strings, as ClickHouse sends and takes them: a LEB128 length, then the bytes.
+fn row_binary_strings(mut body: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    while !body.is_empty() {
+        let (mut length, mut shift) = (0usize, 0);
+        loop {
+            let byte = body[0];
+            body = &body[1..];
+            length |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push(String::from_utf8(body[..length].to_vec()).unwrap());
+        body = &body[length..];
+    }
+    out
+}
+
+fn row_binary(strings: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for text in strings {
+        let mut length = text.len();
+        loop {
+            let byte = (length & 0x7f) as u8;
+            length >>= 7;
+            out.push(if length == 0 { byte } else { byte | 0x80 });
+            if length == 0 {
+                break;
+            }
+        }
+        out.extend_from_slice(text.as_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_second_init_applies_only_what_is_new_or_changed() {
+    // The first init on an empty server applies every file and records each in the ledger.
+    let first = ApiServer::start(vec![], Reply::clickhouse_ok());
+    let output = astro(&["init", "--clickhouse-url", &first.url("/")]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let records: Vec<Vec<String>> = first
+        .requests()
+        .iter()
+        .filter(|request| {
+            request
+                .param("query")
+                .is_some_and(|query| query.starts_with("INSERT INTO `schema_migrations`"))
+                && request.param("database") == Some("astro")
+        })
+        .map(|request| row_binary_strings(&request.body))
+        .collect();
+    let files = schema_requests(&first).len();
+    assert_eq!(records.len(), files);
+    assert!(stderr(&output).contains(&format!("{files} files applied, 0 unchanged")));
+
+    // The second finds them all in the ledger but the last (missing) and the first (another
+    // fingerprint, as after an upgrade changed the file).
+    let mut ledger: Vec<&str> = Vec::new();
+    for (index, record) in records.iter().enumerate().take(files - 1) {
+        ledger.push(&record[0]);
+        ledger.push(if index == 0 {
+            "0000000000000000"
+        } else {
+            &record[1]
+        });
+    }
+    let second = ApiServer::start(
+        vec![
+            Reply::Http(200, vec![], vec![1]),
+            Reply::Http(200, vec![], row_binary(&ledger)),
+        ],
+        Reply::clickhouse_ok(),
+    );
+    let output = astro(&["init", "--clickhouse-url", &second.url("/")]);
+    let report = stderr(&output);
+    assert!(output.status.success(), "stderr: {report}");
+    let applied = schema_requests(&second);
+    assert_eq!(applied.len(), 2, "{report}");
+    assert!(
+        report.contains(&format!("applied {} (changed)", records[0][0])),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("applied {} (new)", records[files - 1][0])),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("2 files applied, {} unchanged", files - 2)),
+        "{report}"
+    );
 }

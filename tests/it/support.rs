@@ -5,8 +5,6 @@
 //! TCP, so that the faults a real HTTP library would not produce (a body shorter than its
 //! Content-Length, a stalled answer) are exact.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,6 +24,13 @@ pub enum Reply {
     CloseDelimited(Vec<u8>),
     /// Waits, then answers.
     Delayed(Duration, Box<Reply>),
+    /// These bytes exactly (status line, headers and body as given), then the connection
+    /// closes: for answers no HTTP library would produce.
+    Raw(Vec<u8>),
+    /// 200 with its Content-Length and no `Connection: close`, so the client keeps the
+    /// connection for reuse; the server closes it after `idle` without a word, as servers do
+    /// with idle keep-alive connections.
+    KeepAlive { body: Vec<u8>, idle: Duration },
 }
 
 impl Reply {
@@ -96,7 +101,6 @@ impl Seen {
 
 pub struct ApiServer {
     address: SocketAddr,
-    script: Arc<Mutex<VecDeque<Reply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
     stopping: Arc<AtomicBool>,
 }
@@ -131,7 +135,6 @@ impl ApiServer {
         });
         Self {
             address,
-            script,
             seen,
             stopping,
         }
@@ -144,6 +147,11 @@ impl ApiServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// The same server under another origin (`localhost` instead of `127.0.0.1`).
+    pub fn localhost_url(&self, path: &str) -> String {
+        format!("http://localhost:{}{path}", self.address.port())
     }
 
     pub fn requests(&self) -> Vec<Seen> {
@@ -265,6 +273,18 @@ fn write_reply(stream: &mut TcpStream, reply: Reply) -> std::io::Result<()> {
             thread::sleep(delay);
             write_reply(stream, *reply)
         }
+        Reply::Raw(bytes) => stream.write_all(&bytes),
+        Reply::KeepAlive { body, idle } => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&body)?;
+            stream.flush()?;
+            thread::sleep(idle);
+            Ok(())
+        }
     }
 }
 
@@ -364,12 +384,24 @@ pub fn astro(args: &[&str]) -> Output {
 }
 
 pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = astro_command(args);
+    command.envs(env.iter().copied());
+    command.output().expect("run astro")
+}
+
+/// The built binary with `args`, none of the variables astro reads set (so the caller's
+/// environment cannot leak into a test), and no proxy.
+pub fn astro_command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
     command.args(args);
     for name in [
         "ASTRO_API_URL",
         "ASTRO_HEADERS_FILE",
         "ASTRO_BEARER_TOKEN",
+        "CLICKHOUSE_URL",
+        "CLICKHOUSE_USER",
+        "CLICKHOUSE_PASSWORD",
+        "CLICKHOUSE_DATABASE",
         "HTTP_PROXY",
         "http_proxy",
         "HTTPS_PROXY",
@@ -379,8 +411,7 @@ pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     ] {
         command.env_remove(name);
     }
-    command.envs(env.iter().copied());
-    command.output().expect("run astro")
+    command
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -1,0 +1,166 @@
+//! `astro init`: applies the schema ([`crate::schema`]) to a ClickHouse server, one statement a
+//! request, only the files that are new or changed since the last init (the ledger), and says
+//! which it applied; or prints it (`--dry-run`), as SQL for people or as JSON lines for the
+//! embedded engine's driver.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::InitArgs;
+use crate::fingerprint::fnv1a;
+use crate::schema::{self, LEDGER_TABLE, SchemaFile};
+use crate::server::Server;
+use crate::units::format_duration;
+
+/// One schema file, ready to apply.
+struct Step {
+    file: SchemaFile,
+    statements: Vec<String>,
+    fingerprint: String,
+}
+
+/// A row of the ledger.
+#[derive(Debug, clickhouse::Row, Serialize, Deserialize)]
+struct Applied {
+    file: String,
+    fingerprint: String,
+}
+
+#[derive(clickhouse::Row, Serialize)]
+struct Record<'a> {
+    file: &'a str,
+    fingerprint: &'a str,
+    astro: &'a str,
+}
+
+pub(super) async fn run(args: InitArgs) -> Result<()> {
+    let database = &args.clickhouse.clickhouse_database;
+    let files = schema::files(args.engine, args.schedule, args.sql_dir.as_deref())?;
+    let plan: Vec<Step> = files
+        .into_iter()
+        .map(|file| {
+            let statements: Vec<String> = schema::split_statements(&file.text)
+                .iter()
+                .map(|statement| schema::in_database(statement, database))
+                .collect();
+            let fingerprint = format!("{:016x}", fnv1a(statements.join(";\n").as_bytes()));
+            Step {
+                file,
+                statements,
+                fingerprint,
+            }
+        })
+        .collect();
+    if args.dry_run {
+        return print_plan(&plan, args.jsonl).context("cannot write the statements to stdout");
+    }
+    // No default database: the first file creates it, and every statement names it.
+    let server = args.clickhouse.server(false)?;
+    let started = Instant::now();
+    let applied_before = read_ledger(&server, database).await?;
+    let mut ledger_ready = false;
+    let (mut applied, mut unchanged) = (0, 0);
+    let mut report = std::io::stderr().lock();
+    for step in &plan {
+        let key = step.file.key();
+        let before = applied_before.get(&key);
+        if before == Some(&step.fingerprint) {
+            unchanged += 1;
+            continue;
+        }
+        for (index, statement) in step.statements.iter().enumerate() {
+            let what = if step.statements.len() == 1 {
+                format!("applying {}", step.file.path)
+            } else {
+                format!("applying {} (statement {})", step.file.path, index + 1)
+            };
+            server
+                .with_retry(&what, || server.client().query_raw(statement).execute())
+                .await?;
+        }
+        // The ledger lives in the database the first file creates.
+        if !ledger_ready {
+            let ddl = schema::ledger_ddl(database);
+            server
+                .with_retry("creating the schema ledger", || {
+                    server.client().query_raw(&ddl).execute()
+                })
+                .await?;
+            ledger_ready = true;
+        }
+        record(&server, database, &key, &step.fingerprint).await?;
+        applied += 1;
+        let how = if before.is_some() { "changed" } else { "new" };
+        writeln!(report, "astro init: applied {key} ({how})")?;
+    }
+    writeln!(
+        report,
+        "astro init: {applied} file{} applied, {unchanged} unchanged, in database {database} on {} ({})",
+        if applied == 1 { "" } else { "s" },
+        server.url(),
+        format_duration(started.elapsed())
+    )?;
+    Ok(())
+}
+
+/// The fingerprint of each file the ledger holds (none before the first init).
+async fn read_ledger(server: &Server, database: &str) -> Result<HashMap<String, String>> {
+    let exists = format!("EXISTS TABLE {database}.{LEDGER_TABLE}");
+    let (exists, _) = server
+        .with_retry("reading the schema ledger", || {
+            server.client().query(&exists).fetch_optional::<u8>()
+        })
+        .await?;
+    if exists != Some(1) {
+        return Ok(HashMap::new());
+    }
+    let select = format!(
+        "SELECT file, argMax(fingerprint, applied_at) FROM {database}.{LEDGER_TABLE} GROUP BY file"
+    );
+    let (rows, _) = server
+        .with_retry("reading the schema ledger", || {
+            server.client().query(&select).fetch_all::<Applied>()
+        })
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.file, row.fingerprint))
+        .collect())
+}
+
+async fn record(server: &Server, database: &str, file: &str, fingerprint: &str) -> Result<()> {
+    // The table by name in its database: the client quotes the name as one identifier.
+    let client = server.client().clone().with_database(database);
+    let row = Record {
+        file,
+        fingerprint,
+        astro: env!("ASTRO_BUILD"),
+    };
+    server
+        .with_retry("recording in the schema ledger", || async {
+            let mut insert = client.insert::<Record<'_>>(LEDGER_TABLE).await?;
+            insert.write(&row).await?;
+            insert.end().await
+        })
+        .await?;
+    Ok(())
+}
+
+fn print_plan(plan: &[Step], jsonl: bool) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for step in plan {
+        for statement in &step.statements {
+            if jsonl {
+                let line = serde_json::json!({ "file": step.file.path, "statement": statement });
+                writeln!(out, "{line}")?;
+            } else {
+                writeln!(out, "-- {}\n{statement};\n", step.file.path)?;
+            }
+        }
+    }
+    out.flush()
+}

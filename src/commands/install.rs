@@ -1,0 +1,348 @@
+//! `astro install` and `astro uninstall`: put astro into a ClickHouse server's own directories
+//! (the running binary into the user scripts directory, the UDF and dictionary XML carried in
+//! the binary into the config directory), and take out exactly what was put in.
+//!
+//! A manifest in the user scripts directory (`.astro-install.json`) records every file written
+//! and its fingerprint, so a later install replaces only files astro wrote and uninstall
+//! removes only those; a file someone else wrote or edited is left alone unless `--force`.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{InstallArgs, UninstallArgs};
+use crate::fingerprint::fnv1a;
+
+/// The UDF and dictionary XML of `clickhouse_config/`, as (file name, text).
+const SERVER_CONFIG: &[(&str, &str)] =
+    include!(concat!(env!("OUT_DIR"), "/server_config_files.rs"));
+
+const MANIFEST: &str = ".astro-install.json";
+
+/// What SQL makes a running server read the new files.
+const RELOAD: [&str; 2] = ["SYSTEM RELOAD FUNCTIONS", "SYSTEM RELOAD DICTIONARIES"];
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    /// The `astro --version` that wrote the files.
+    astro: String,
+    files: Vec<Written>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Written {
+    path: PathBuf,
+    /// [`fnv1a`] of the content, as 16 hex digits.
+    fingerprint: String,
+}
+
+/// One file to be written.
+struct Planned {
+    path: PathBuf,
+    content: Vec<u8>,
+    executable: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Action {
+    Create,
+    /// The file holds these bytes already.
+    Unchanged,
+    /// astro wrote the file before, and nobody changed it since.
+    Update,
+    /// Someone else wrote or changed the file: only with --force.
+    Replace,
+}
+
+fn fingerprint(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a(bytes))
+}
+
+fn manifest_path(user_scripts: &Path) -> PathBuf {
+    user_scripts.join(MANIFEST)
+}
+
+fn read_manifest(user_scripts: &Path) -> Result<Option<Manifest>> {
+    let path = manifest_path(user_scripts);
+    match fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .with_context(|| format!("{} is not a manifest astro wrote", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The directory, which must exist: astro installs into a server's directories, it does not
+/// invent them (a typo would otherwise install where no server looks).
+fn existing_dir(dir: &Path, flag: &str) -> Result<PathBuf> {
+    fs::canonicalize(dir)
+        .ok()
+        .filter(|path| path.is_dir())
+        .with_context(|| {
+            format!(
+                "{} does not exist or is not a directory ({flag}); is the ClickHouse server installed there?",
+                dir.display()
+            )
+        })
+}
+
+/// The UDF XML with the allowlist of the command line in place of the shipped one.
+fn with_udf_flags(xml: &str, flags: &[String]) -> Result<String> {
+    if flags.is_empty() {
+        return Ok(xml.to_owned());
+    }
+    let start = xml
+        .find("<command>astro udf")
+        .context("the UDF XML has no `astro udf` command line")?;
+    let end = start
+        + xml[start..]
+            .find("</command>")
+            .context("the UDF XML's command line is not closed")?;
+    // The values were checked by the command line parser: host names and addresses only, with
+    // nothing XML would read as markup.
+    let mut command = xml[start..end].trim_end().to_owned();
+    for flag in flags {
+        command.push(' ');
+        command.push_str(flag);
+    }
+    Ok(format!("{}{command}{}", &xml[..start], &xml[end..]))
+}
+
+fn plan(args: &InstallArgs, user_scripts: &Path, config_dir: &Path) -> Result<Vec<Planned>> {
+    let exe = std::env::current_exe().context("cannot find the running binary")?;
+    let binary = fs::read(&exe).with_context(|| format!("cannot read {}", exe.display()))?;
+    let mut planned = vec![Planned {
+        path: user_scripts.join("astro"),
+        content: binary,
+        executable: true,
+    }];
+    let udf_flags = args.udf_flags();
+    for (name, text) in SERVER_CONFIG {
+        let text = if name.ends_with("_function.xml") {
+            with_udf_flags(text, &udf_flags)?
+        } else {
+            (*text).to_owned()
+        };
+        planned.push(Planned {
+            path: config_dir.join(name),
+            content: text.into_bytes(),
+            executable: false,
+        });
+    }
+    Ok(planned)
+}
+
+fn action(file: &Planned, manifest: Option<&Manifest>) -> Result<Action> {
+    let current = match fs::read(&file.path) {
+        Ok(current) => current,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Action::Create),
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", file.path.display()));
+        }
+    };
+    if current == file.content {
+        return Ok(Action::Unchanged);
+    }
+    let ours = manifest.is_some_and(|manifest| {
+        manifest.files.contains(&Written {
+            path: file.path.clone(),
+            fingerprint: fingerprint(&current),
+        })
+    });
+    Ok(if ours {
+        Action::Update
+    } else {
+        Action::Replace
+    })
+}
+
+/// Writes `content` to `path` whole or not at all (a server may be running the old binary: a
+/// rename never meets "text file busy").
+fn write_atomically(path: &Path, content: &[u8], executable: bool) -> Result<()> {
+    let dir = path
+        .parent()
+        .context("a file to install has no directory")?;
+    let temporary = dir.join(format!(".astro-install.{}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = fs::File::create(&temporary)?;
+        file.write_all(content)?;
+        file.sync_all()?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if executable { 0o755 } else { 0o644 };
+        fs::set_permissions(&temporary, fs::Permissions::from_mode(mode))?;
+        fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    written.with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn write_manifest(user_scripts: &Path, files: Vec<Written>) -> Result<()> {
+    let manifest = Manifest {
+        astro: env!("ASTRO_BUILD").to_owned(),
+        files,
+    };
+    let mut text = serde_json::to_vec_pretty(&manifest).context("cannot write the manifest")?;
+    text.push(b'\n');
+    write_atomically(&manifest_path(user_scripts), &text, false)
+}
+
+pub(super) async fn install(args: InstallArgs) -> Result<()> {
+    let user_scripts = existing_dir(&args.target.user_scripts, "--user-scripts")?;
+    let config_dir = existing_dir(&args.target.config_dir, "--config-dir")?;
+    let manifest = read_manifest(&user_scripts)?;
+    let planned = plan(&args, &user_scripts, &config_dir)?;
+    let mut actions = Vec::with_capacity(planned.len());
+    for file in &planned {
+        actions.push(action(file, manifest.as_ref())?);
+    }
+    let refused: Vec<String> = planned
+        .iter()
+        .zip(&actions)
+        .filter(|(_, action)| **action == Action::Replace)
+        .map(|(file, _)| file.path.display().to_string())
+        .collect();
+    if !refused.is_empty() && !args.force {
+        bail!(
+            "not replacing {}: astro did not write {} (or it was changed since); check, then run again with --force",
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
+        );
+    }
+    let mut report = std::io::stderr().lock();
+    for (file, action) in planned.iter().zip(&actions) {
+        let verb = match (action, args.dry_run) {
+            (Action::Unchanged, _) => "unchanged",
+            (Action::Create, false) => "wrote",
+            (Action::Create, true) => "would write",
+            (Action::Update | Action::Replace, false) => "replaced",
+            (Action::Update | Action::Replace, true) => "would replace",
+        };
+        if *action != Action::Unchanged && !args.dry_run {
+            write_atomically(&file.path, &file.content, file.executable)?;
+        }
+        writeln!(report, "astro install: {verb} {}", file.path.display())?;
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    // Everything astro wrote, now and before (a file no longer shipped stays recorded, so
+    // uninstall still removes it).
+    let mut recorded: Vec<Written> = planned
+        .iter()
+        .map(|file| Written {
+            path: file.path.clone(),
+            fingerprint: fingerprint(&file.content),
+        })
+        .collect();
+    for old in manifest.map(|manifest| manifest.files).unwrap_or_default() {
+        if !recorded.iter().any(|file| file.path == old.path) {
+            recorded.push(old);
+        }
+    }
+    write_manifest(&user_scripts, recorded)?;
+    drop(report);
+    reload(args.reload, &args.clickhouse).await
+}
+
+pub(super) async fn uninstall(args: UninstallArgs) -> Result<()> {
+    let user_scripts = existing_dir(&args.target.user_scripts, "--user-scripts")?;
+    let Some(manifest) = read_manifest(&user_scripts)? else {
+        bail!(
+            "nothing to uninstall: no {} in {} (--user-scripts must be the directory astro was installed into)",
+            MANIFEST,
+            user_scripts.display()
+        );
+    };
+    let mut changed = Vec::new();
+    for file in &manifest.files {
+        if let Ok(current) = fs::read(&file.path)
+            && fingerprint(&current) != file.fingerprint
+        {
+            changed.push(file.path.display().to_string());
+        }
+    }
+    if !changed.is_empty() && !args.force {
+        bail!(
+            "not removing {}: changed since astro wrote {}; check, then run again with --force",
+            changed.join(", "),
+            if changed.len() == 1 { "it" } else { "them" }
+        );
+    }
+    let mut report = std::io::stderr().lock();
+    for file in &manifest.files {
+        let verb = match (file.path.exists(), args.dry_run) {
+            (false, _) => "already gone",
+            (true, true) => "would remove",
+            (true, false) => {
+                fs::remove_file(&file.path)
+                    .with_context(|| format!("cannot remove {}", file.path.display()))?;
+                "removed"
+            }
+        };
+        writeln!(report, "astro uninstall: {verb} {}", file.path.display())?;
+    }
+    if args.dry_run {
+        return Ok(());
+    }
+    let path = manifest_path(&user_scripts);
+    fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+    drop(report);
+    reload(args.reload, &args.clickhouse).await
+}
+
+/// Runs the reload statements on the server, or prints them for the user to run.
+async fn reload(run: bool, clickhouse: &crate::cli::ClickHouseArgs) -> Result<()> {
+    if !run {
+        let mut out = std::io::stdout().lock();
+        for statement in RELOAD {
+            writeln!(out, "{statement};")?;
+        }
+        return Ok(());
+    }
+    let server = clickhouse.server(false)?;
+    for statement in RELOAD {
+        server
+            .with_retry(statement, || server.client().query_raw(statement).execute())
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_config_is_carried() {
+        let names: Vec<&str> = SERVER_CONFIG.iter().map(|(name, _)| *name).collect();
+        assert!(names.contains(&"astro_function.xml"), "{names:?}");
+        assert!(
+            names.iter().any(|name| name.ends_with("_dictionary.xml")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn the_allowlist_goes_into_the_udf_command_line() {
+        let (_, xml) = SERVER_CONFIG
+            .iter()
+            .find(|(name, _)| *name == "astro_function.xml")
+            .unwrap();
+        let flags = ["--allow-host".to_owned(), "api.example.com".to_owned()];
+        let changed = with_udf_flags(xml, &flags).unwrap();
+        assert!(
+            changed.contains(
+                "<command>astro udf --chunk-header --allow-host api.example.com</command>"
+            ),
+            "{changed}"
+        );
+        assert_eq!(with_udf_flags(xml, &[]).unwrap(), *xml);
+        assert!(with_udf_flags("<functions/>", &flags).is_err());
+    }
+}

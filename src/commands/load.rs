@@ -1,0 +1,113 @@
+//! `astro load`: push mode, for servers that cannot run user executables (ClickHouse Cloud,
+//! locked-down servers). Fetches exactly as `astro fetch` does ([`crate::api::fetch_raw`]) and
+//! inserts that one row into `<database>.raw_data` with the official `clickhouse` crate; the
+//! materialized view `people_mv` turns it into `people` inside the same INSERT.
+
+use anyhow::Result;
+
+use super::hint_for_default_url;
+use crate::api;
+use crate::cli::LoadArgs;
+use crate::fingerprint::fnv1a;
+use crate::messages::log;
+use crate::rows::RawRow;
+use crate::server::{Server, ServerError};
+
+/// The table `astro load` inserts into (sql/02_raw_data.sql).
+const RAW_TABLE: &str = "raw_data";
+
+pub(super) async fn run(args: LoadArgs) -> Result<()> {
+    // Connection settings are checked before the fetch: a bad URL should not cost an API call.
+    let server = args.clickhouse.server(true)?;
+    let url = args.api.url().map_err(anyhow::Error::msg)?;
+    let client = args.api.client()?;
+    let row = api::fetch_raw(&client, &url)
+        .await
+        .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
+    let table = format!("{}.{RAW_TABLE}", args.clickhouse.clickhouse_database);
+    let insert_attempts = insert_raw(&server, &table, &row).await?;
+    // Quiet on success (cron mails whatever a job prints); -v tells what landed.
+    log!(
+        "loaded 1 row into {table} on {}: {}, fetched_at {} after {} fetch attempt{}, {} insert attempt{}",
+        server.url(),
+        row.source,
+        row.fetched_at.to_clickhouse(),
+        row.attempts,
+        if row.attempts == 1 { "" } else { "s" },
+        insert_attempts,
+        if insert_attempts == 1 { "" } else { "s" },
+    );
+    Ok(())
+}
+
+/// The token that makes a retried INSERT of this row a duplicate block for the server.
+fn deduplication_token(row: &RawRow) -> String {
+    // The fingerprint tells sources apart; fetched_at (milliseconds) the fetches of one source.
+    let hash = fnv1a(row.source.as_bytes());
+    format!("astro-raw-{hash:016x}-{}", row.fetched_at.as_millis())
+}
+
+/// Inserts the row as one INSERT statement (one block: all or nothing) and returns the number
+/// of requests it took.
+///
+/// Why a retried insert cannot duplicate the row: a retry happens only when the previous request
+/// failed, but the server may still have committed it (the answer was lost). The retry sends the
+/// very same row (same source, same fetched_at, same payload), and
+/// - `raw_data` is a ReplacingMergeTree ORDER BY source with version fetched_at: two rows with
+///   the same source and the same fetched_at are one row after a merge or with FINAL (the same
+///   holds for `people`, ORDER BY (craft, name), version fetched_at, which the view feeds);
+/// - every attempt carries the same `insert_deduplication_token`, so where insert deduplication
+///   is on (Replicated/Shared MergeTree, as on ClickHouse Cloud, or a MergeTree with
+///   `non_replicated_deduplication_window`), the server drops the repeated block before it is
+///   written at all; with `deduplicate_blocks_in_dependent_materialized_views = 1` the block the
+///   view writes into `people` is deduplicated the same way (checked on the embedded engine,
+///   26.9: without it the view's block lands twice, and only ReplacingMergeTree collapses it).
+async fn insert_raw(server: &Server, table: &str, row: &RawRow) -> Result<u32, ServerError> {
+    let token = deduplication_token(row);
+    let timeout = Some(server.timeout());
+    let what = format!("insert into {table}");
+    let ((), attempts) = server
+        .with_retry(&what, || async {
+            let mut insert = server
+                .client()
+                .insert::<RawRow>(RAW_TABLE)
+                .await?
+                .with_setting("insert_deduplication_token", token.as_str())
+                .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")
+                .with_timeouts(timeout, timeout);
+            insert.write(row).await?;
+            insert.end().await
+        })
+        .await?;
+    Ok(attempts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rows::Timestamp;
+
+    #[test]
+    fn deduplication_token_is_stable_per_fetch() {
+        let row = |source: &str, millis| RawRow {
+            source: source.to_owned(),
+            fetched_at: Timestamp::from_millis(millis),
+            attempts: 1,
+            payload: "{}".to_owned(),
+        };
+        let a = deduplication_token(&row("http://a/astros.json", 1_700_000_000_123));
+        assert_eq!(
+            a,
+            deduplication_token(&row("http://a/astros.json", 1_700_000_000_123))
+        );
+        assert!(a.ends_with("-1700000000123"), "{a}");
+        assert_ne!(
+            a,
+            deduplication_token(&row("http://b/astros.json", 1_700_000_000_123))
+        );
+        assert_ne!(
+            a,
+            deduplication_token(&row("http://a/astros.json", 1_700_000_000_124))
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! `astro udf`: the executable_pool UDF `astro_fetch(url String) -> String`.
+//!
+//! ClickHouse keeps the process alive and writes blocks of TabSeparated rows to its stdin; for
+//! each block we answer exactly one row per input row, in order, then flush. With
+//! `--chunk-header` (`send_chunk_header = 1`) each block is preceded by its row count, which
+//! lets the rows of a block be fetched concurrently.
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result, bail};
+use futures_util::stream::{self, StreamExt};
+use url::Url;
+
+use crate::api;
+use crate::cli::UdfArgs;
+use crate::formats::{tsv_unescape, write_tsv_escaped};
+use crate::http::{Block, Client};
+
+/// The most rows a chunk header may announce. ClickHouse's blocks hold at most a few hundred
+/// thousand rows; a larger count is a broken or hostile peer, refused before any work.
+const MAX_BLOCK_ROWS: u64 = 1 << 24;
+
+pub(super) fn serve(
+    args: &UdfArgs,
+    runtime: &tokio::runtime::Runtime,
+    input: impl BufRead,
+    mut output: impl Write,
+) -> Result<()> {
+    let client = args.client()?;
+    let concurrency = usize::from(args.concurrency);
+    let mut lines = input.split(b'\n');
+    let mut next_line = move || -> Result<Option<Vec<u8>>> {
+        lines
+            .next()
+            .transpose()
+            .context("cannot read the input rows")
+    };
+    loop {
+        let block = if args.chunk_header {
+            let Some(header) = next_line()? else { break };
+            let count = parse_chunk_header(&header)?;
+            // Sized by the rows that arrive, never by the count the peer announced.
+            let mut block = Vec::new();
+            for _ in 0..count {
+                match next_line()? {
+                    Some(row) => block.push(row),
+                    None => bail!("the input ended inside a block of {count} rows"),
+                }
+            }
+            block
+        } else {
+            let Some(row) = next_line()? else { break };
+            vec![row]
+        };
+        let limits = Block::new(args.block_timeout, args.max_block_bytes);
+        let answers = runtime.block_on(answer_block(&client, &block, &limits, concurrency))?;
+        for answer in &answers {
+            write_tsv_escaped(&mut output, answer.as_bytes())?;
+            output.write_all(b"\n")?;
+        }
+        output
+            .flush()
+            .context("cannot write the answers to stdout")?;
+    }
+    Ok(())
+}
+
+/// The row count ClickHouse sends before a block (send_chunk_header = 1).
+fn parse_chunk_header(line: &[u8]) -> Result<u64> {
+    let count: u64 = std::str::from_utf8(line)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .context(
+            "expected a chunk header (the row count); is send_chunk_header set in the function's XML?",
+        )?;
+    if count > MAX_BLOCK_ROWS {
+        bail!(
+            "a chunk header announced {count} rows, more than the {MAX_BLOCK_ROWS} a block may hold"
+        );
+    }
+    Ok(count)
+}
+
+/// Fetches every URL of a block, at most `concurrency` at a time, answers in input order,
+/// within the block's time and byte limits. The first failure fails the block (and so the
+/// query), naming the row within the block.
+async fn answer_block(
+    client: &Client,
+    rows: &[Vec<u8>],
+    limits: &Block,
+    concurrency: usize,
+) -> Result<Vec<String>> {
+    let total = rows.len();
+    let answers = stream::iter(rows.iter().enumerate())
+        .map(|(index, row)| async move {
+            let row_name = || format!("row {} of {total} in this block", index + 1);
+            let text = tsv_unescape(row.strip_suffix(b"\r").unwrap_or(row));
+            let url = std::str::from_utf8(&text)
+                .ok()
+                .and_then(|text| Url::parse(text.trim()).ok())
+                .with_context(|| format!("{}: not a valid URL", row_name()))?;
+            api::fetch_any_json(client, &url, limits)
+                .await
+                .with_context(row_name)
+        })
+        .buffered(concurrency);
+    let mut answers = std::pin::pin!(answers);
+    let mut collected = Vec::with_capacity(rows.len());
+    while let Some(answer) = answers.next().await {
+        collected.push(answer?);
+    }
+    Ok(collected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_headers() {
+        assert_eq!(parse_chunk_header(b"10").unwrap(), 10);
+        assert_eq!(parse_chunk_header(b" 3\r").unwrap(), 3);
+        for absurd in [&b"99999999999999"[..], b"18446744073709551615"] {
+            let error = parse_chunk_header(absurd).unwrap_err().to_string();
+            assert!(error.contains("more than the"), "{error}");
+        }
+        for broken in [&b"18446744073709551616"[..], b"-1", b"x", b""] {
+            let error = parse_chunk_header(broken).unwrap_err().to_string();
+            assert!(error.contains("expected a chunk header"), "{error}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Any bytes as a chunk header: a count within the limit or an error, never a panic.
+        #[test]
+        fn chunk_headers_take_any_bytes(line in proptest::collection::vec(proptest::num::u8::ANY, 0..32)) {
+            if let Ok(count) = parse_chunk_header(&line) {
+                proptest::prop_assert!(count <= MAX_BLOCK_ROWS);
+            }
+        }
+
+        #[test]
+        fn chunk_headers_read_every_count(count in 0..=MAX_BLOCK_ROWS) {
+            proptest::prop_assert_eq!(parse_chunk_header(count.to_string().as_bytes()).unwrap(), count);
+        }
+    }
+}

@@ -1,0 +1,609 @@
+//! The HTTP client: one GET with retry ([`crate::retry`]), a per-attempt timeout inside the
+//! whole budget, a size cap, redirects followed by hand (each hop checked by the guard, request
+//! headers only ever sent to the origin they were configured for), and a classification of
+//! every failure as worth retrying or not. It knows nothing of what the answer should hold.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{Response, StatusCode};
+use thiserror::Error;
+use url::Url;
+
+use crate::guard::{CheckingResolver, Guard, Refused};
+use crate::messages::log;
+use crate::retry::{self, Retryable, Stop};
+use crate::secrets::shown_url;
+use crate::units::{format_duration, format_size};
+
+/// Limits of one fetch. The defaults end well inside ClickHouse's 10 s `command_read_timeout`.
+#[derive(Debug, Clone)]
+pub(crate) struct Limits {
+    pub(crate) max_attempts: u32,
+    pub(crate) attempt_timeout: Duration,
+    pub(crate) max_elapsed: Duration,
+    pub(crate) max_bytes: u64,
+    pub(crate) max_redirects: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            attempt_timeout: Duration::from_secs(3),
+            max_elapsed: Duration::from_secs(8),
+            max_bytes: 64 << 20,
+            max_redirects: 5,
+        }
+    }
+}
+
+impl Limits {
+    /// The retry policy of one fetch: its own budget, or what is left of the block's when
+    /// that ends first.
+    fn retry_policy(&self, block: Option<&Block>) -> (retry::Policy, TimeBound) {
+        let block_left =
+            block.map(|block| block.deadline.saturating_duration_since(Instant::now()));
+        let (budget, bound, flag) = match block_left {
+            Some(left) if left < self.max_elapsed => (left, TimeBound::Block, "--block-timeout"),
+            _ => (self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
+        };
+        let policy = retry::Policy {
+            max_attempts: self.max_attempts,
+            first_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(2),
+            budget: Some(budget),
+            attempts_flag: "--max-attempts",
+            budget_flag: flag,
+        };
+        (policy, bound)
+    }
+}
+
+/// Why one attempt failed.
+#[derive(Debug, Error)]
+pub(crate) enum AttemptError {
+    #[error("refused")]
+    Refused(#[source] Refused),
+    #[error("cannot connect")]
+    Connect(#[source] reqwest::Error),
+    #[error("TLS failed")]
+    Tls(#[source] rustls::Error),
+    #[error("no complete answer within {} ({})", format_duration(*.limit), .bound)]
+    TimedOut { limit: Duration, bound: TimeBound },
+    #[error("the answer was cut short")]
+    Interrupted(#[source] reqwest::Error),
+    /// The peer's HTTP framing is broken (a malformed chunk, a header block over the limit):
+    /// the same server sends the same bytes again.
+    #[error("the answer is not valid HTTP")]
+    Malformed(#[source] reqwest::Error),
+    #[error("HTTP {status}")]
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+    },
+    #[error("the answer is larger than the {} cap (--max-bytes)", format_size(*.limit))]
+    TooLarge { limit: u64 },
+    #[error("the answers of this block are larger than the {} cap (--max-block-bytes)", format_size(*.limit))]
+    BlockTooLarge { limit: u64 },
+    #[error("redirect to {to} refused")]
+    Redirect {
+        /// The target, as it may be shown.
+        to: String,
+        #[source]
+        reason: RedirectRefused,
+    },
+    #[error("request failed")]
+    Request(#[source] reqwest::Error),
+}
+
+/// Which limit ended an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimeBound {
+    /// The attempt's own `--timeout`.
+    Attempt,
+    /// What was left of the fetch's `--max-elapsed`.
+    Fetch,
+    /// What was left of the UDF block's `--block-timeout`.
+    Block,
+}
+
+impl std::fmt::Display for TimeBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TimeBound::Attempt => "--timeout",
+            TimeBound::Fetch => "the rest of the --max-elapsed budget",
+            TimeBound::Block => "the rest of the --block-timeout budget",
+        })
+    }
+}
+
+/// Limits shared by the fetches of one UDF block: they end by one deadline and their answers
+/// share one byte cap, whatever each fetch's own limits allow.
+#[derive(Debug)]
+pub(crate) struct Block {
+    deadline: Instant,
+    max_bytes: u64,
+    /// Bytes of the answers received so far (attempts that failed give theirs back).
+    used: AtomicU64,
+}
+
+impl Block {
+    pub(crate) fn new(timeout: Duration, max_bytes: u64) -> Self {
+        Self {
+            deadline: Instant::now() + timeout,
+            max_bytes,
+            used: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes `bytes` of the block's cap, or says the cap is reached.
+    fn take(&self, bytes: u64) -> Result<(), AttemptError> {
+        let before = self.used.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.max_bytes {
+            self.give_back(bytes);
+            return Err(AttemptError::BlockTooLarge {
+                limit: self.max_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    fn give_back(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug, Error)]
+pub(crate) enum RedirectRefused {
+    #[error(transparent)]
+    Guard(#[from] Refused),
+    #[error("more than {0} redirects (--max-redirects)")]
+    TooMany(usize),
+    #[error("the Location header is not a valid URL")]
+    BadLocation,
+}
+
+impl Retryable for AttemptError {
+    fn is_transient(&self) -> bool {
+        match self {
+            AttemptError::Connect(_)
+            | AttemptError::TimedOut { .. }
+            | AttemptError::Interrupted(_)
+            | AttemptError::Request(_) => true,
+            AttemptError::Status { status, .. } => is_retryable_status(*status),
+            // A certificate the platform does not trust stays untrusted on the next attempt.
+            AttemptError::Refused(_)
+            | AttemptError::Tls(_)
+            | AttemptError::Malformed(_)
+            | AttemptError::TooLarge { .. }
+            | AttemptError::BlockTooLarge { .. }
+            | AttemptError::Redirect { .. } => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AttemptError::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// 408, 425, 429 and 5xx (but 501 Not Implemented and 505 HTTP Version Not Supported, which
+/// do not change on retry).
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 408 | 425 | 429)
+        || (status.is_server_error()
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::HTTP_VERSION_NOT_SUPPORTED)
+}
+
+/// Reads `Retry-After` as seconds or as an HTTP date (a date in the past asks for no wait).
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// The final failure of a fetch: what was tried, for how long, why it stopped; the last
+/// attempt's error is the source.
+#[derive(Debug, Error)]
+#[error("fetch of {url} failed after {attempts} attempt{plural} in {elapsed}{stop}",
+    plural = if *.attempts == 1 { "" } else { "s" },
+    elapsed = format_duration(*.elapsed),
+    stop = match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
+pub(crate) struct FetchError {
+    /// Shown without credentials or secret query values.
+    pub(crate) url: String,
+    pub(crate) attempts: u32,
+    pub(crate) elapsed: Duration,
+    pub(crate) stop: Stop,
+    #[source]
+    pub(crate) last: AttemptError,
+}
+
+/// A whole answer and how it was obtained.
+#[derive(Debug)]
+pub(crate) struct Fetched {
+    pub(crate) body: Vec<u8>,
+    pub(crate) attempts: u32,
+    /// When the last byte arrived.
+    pub(crate) received_at: SystemTime,
+}
+
+#[derive(Debug, Error)]
+#[error("cannot set up the HTTP client")]
+pub(crate) struct SetupError(#[source] Box<dyn std::error::Error + Send + Sync>);
+
+/// Which origin the configured request headers (tokens, API keys) belong to. They are sent
+/// only to that origin (scheme, host and port), never along a redirect that leaves it.
+#[derive(Debug, Clone)]
+pub(crate) enum HeaderScope {
+    /// The origin of the URL the operator configured (`astro fetch --url`).
+    Origin(url::Origin),
+    /// The origin of each fetch's own first URL (the UDF, whose URLs come row by row).
+    EachFetch,
+}
+
+pub(crate) struct Client {
+    client: reqwest::Client,
+    limits: Limits,
+    guard: Arc<Guard>,
+    headers: HeaderMap,
+    header_scope: HeaderScope,
+    /// Whether a request was made already, so a pooled connection may be reused (and may have
+    /// been closed by the server while idle).
+    used: AtomicBool,
+}
+
+impl Client {
+    pub(crate) fn new(
+        limits: Limits,
+        guard: Guard,
+        headers: HeaderMap,
+        header_scope: HeaderScope,
+    ) -> Result<Self, SetupError> {
+        let guard = Arc::new(guard);
+        let tls = crate::tls::client_config().map_err(|error| SetupError(Box::new(error)))?;
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .user_agent(concat!("astro/", env!("CARGO_PKG_VERSION")))
+            // Followed by hand, so that every hop is checked and headers stay on their origin.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(limits.attempt_timeout);
+        if guard.checks_addresses() {
+            // A proxy would resolve the name itself, out of the guard's sight.
+            builder = builder
+                .no_proxy()
+                .dns_resolver(Arc::new(CheckingResolver::new(Arc::clone(&guard))));
+        }
+        let client = builder
+            .build()
+            .map_err(|error| SetupError(Box::new(error.without_url())))?;
+        Ok(Self {
+            client,
+            limits,
+            guard,
+            headers,
+            header_scope,
+            used: AtomicBool::new(false),
+        })
+    }
+
+    /// Fetches `url` with retry: the whole body, within the limits (and those of a UDF block,
+    /// when given).
+    pub(crate) async fn fetch(
+        &self,
+        url: &Url,
+        block: Option<&Block>,
+    ) -> Result<Fetched, FetchError> {
+        let shown = shown_url(url);
+        let started = Instant::now();
+        let (policy, budget_bound) = self.limits.retry_policy(block);
+        let outcome = policy
+            .run(&format!("fetch of {shown}"), |attempt| async move {
+                // The attempt ends by its own timeout or by the end of the budget.
+                let remaining = attempt.remaining().unwrap_or(self.limits.attempt_timeout);
+                let (limit, bound) = if remaining < self.limits.attempt_timeout {
+                    (remaining, budget_bound)
+                } else {
+                    (self.limits.attempt_timeout, TimeBound::Attempt)
+                };
+                let mut taken = 0;
+                let result =
+                    tokio::time::timeout(limit, self.attempt(url, block, &mut taken)).await;
+                if let Some(block) = block
+                    && !matches!(result, Ok(Ok(_)))
+                {
+                    block.give_back(taken);
+                }
+                match result {
+                    Ok(result) => result,
+                    Err(_) => Err(AttemptError::TimedOut { limit, bound }),
+                }
+            })
+            .await;
+        match outcome {
+            Ok(done) => {
+                let (body, received_at) = done.value;
+                log!(
+                    "fetch of {shown}: {} in {} after {} attempt{}",
+                    format_size(body.len() as u64),
+                    format_duration(started.elapsed()),
+                    done.attempts,
+                    if done.attempts == 1 { "" } else { "s" }
+                );
+                Ok(Fetched {
+                    body,
+                    attempts: done.attempts,
+                    received_at,
+                })
+            }
+            Err(failed) => Err(FetchError {
+                url: shown,
+                attempts: failed.attempts,
+                elapsed: failed.elapsed,
+                stop: failed.stop,
+                last: failed.last,
+            }),
+        }
+    }
+
+    /// One attempt: the request, its redirects, and the whole body within the size cap.
+    /// `taken` counts the bytes taken from the block's cap, so that a failed attempt gives
+    /// them back.
+    async fn attempt(
+        &self,
+        url: &Url,
+        block: Option<&Block>,
+        taken: &mut u64,
+    ) -> Result<(Vec<u8>, SystemTime), AttemptError> {
+        self.guard.check_url(url).map_err(AttemptError::Refused)?;
+        let headers_origin = match &self.header_scope {
+            HeaderScope::Origin(origin) => origin.clone(),
+            HeaderScope::EachFetch => url.origin(),
+        };
+        let mut current = url.clone();
+        let mut redirects = 0;
+        let mut response = loop {
+            let with_headers = current.origin() == headers_origin;
+            let response = self.send(&current, with_headers).await?;
+            let Some(next) = redirect_target(&response, &current) else {
+                break response;
+            };
+            let refuse = |to: &Url, reason| AttemptError::Redirect {
+                to: shown_url(to),
+                reason,
+            };
+            let next = next.map_err(|reason| refuse(&current, reason))?;
+            redirects += 1;
+            if redirects > self.limits.max_redirects {
+                return Err(refuse(
+                    &next,
+                    RedirectRefused::TooMany(self.limits.max_redirects),
+                ));
+            }
+            self.guard
+                .check_url(&next)
+                .map_err(|refused| refuse(&next, refused.into()))?;
+            log!("{} redirects to {}", shown_url(&current), shown_url(&next));
+            current = next;
+        };
+        let status = response.status();
+        if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, SystemTime::now()));
+            return Err(AttemptError::Status {
+                status,
+                retry_after,
+            });
+        }
+        let limit = self.limits.max_bytes;
+        let declared = response.content_length();
+        if declared.is_some_and(|length| length > limit) {
+            return Err(AttemptError::TooLarge { limit });
+        }
+        // The declared length is the peer's word: it sizes the first allocation only up to a
+        // modest bound, and the body grows as bytes actually arrive.
+        let initial = declared.unwrap_or(0).clamp(16 << 10, 4 << 20);
+        let mut body = Vec::with_capacity(usize::try_from(initial).unwrap_or(16 << 10));
+        while let Some(chunk) = response.chunk().await.map_err(classify_body_error)? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(AttemptError::TooLarge { limit });
+            }
+            if let Some(block) = block {
+                block.take(chunk.len() as u64)?;
+                *taken += chunk.len() as u64;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, SystemTime::now()))
+    }
+
+    /// Sends one GET. A pooled keep-alive connection that the server closed while idle fails
+    /// before any answer arrives; that is not the server's answer, so the request goes once
+    /// more at once on a new connection, and the retry loop never sees it.
+    async fn send(&self, url: &Url, with_headers: bool) -> Result<Response, AttemptError> {
+        let request = || {
+            let mut request = self.client.get(url.clone());
+            if with_headers {
+                request = request.headers(self.headers.clone());
+            }
+            request.send()
+        };
+        let reused = self.used.swap(true, Ordering::Relaxed);
+        match request().await {
+            Ok(response) => Ok(response),
+            Err(error) if reused && is_stale_connection(&error) => {
+                log!(
+                    "{}: a kept-alive connection was closed by the server; sending again",
+                    shown_url(url)
+                );
+                request().await.map_err(classify_request_error)
+            }
+            Err(error) => Err(classify_request_error(error)),
+        }
+    }
+}
+
+/// Where a redirect answer points, if it is one (301, 302, 303, 307, 308 with a Location).
+fn redirect_target(response: &Response, current: &Url) -> Option<Result<Url, RedirectRefused>> {
+    if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
+        return None;
+    }
+    let location = response.headers().get(LOCATION)?;
+    Some(
+        location
+            .to_str()
+            .ok()
+            .and_then(|location| current.join(location).ok())
+            .ok_or(RedirectRefused::BadLocation),
+    )
+}
+
+fn is_stale_connection(error: &reqwest::Error) -> bool {
+    find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_incomplete_message)
+}
+
+fn classify_request_error(error: reqwest::Error) -> AttemptError {
+    let error = error.without_url();
+    if let Some(refused) = find_source::<Refused>(&error) {
+        return AttemptError::Refused(refused.clone());
+    }
+    if let Some(tls) = find_source::<rustls::Error>(&error) {
+        return AttemptError::Tls(tls.clone());
+    }
+    if is_malformed(&error) {
+        AttemptError::Malformed(error)
+    } else if error.is_connect() {
+        AttemptError::Connect(error)
+    } else if error.is_body() || error.is_decode() {
+        AttemptError::Interrupted(error)
+    } else {
+        AttemptError::Request(error)
+    }
+}
+
+fn classify_body_error(error: reqwest::Error) -> AttemptError {
+    let error = error.without_url();
+    if is_malformed(&error) {
+        AttemptError::Malformed(error)
+    } else {
+        AttemptError::Interrupted(error)
+    }
+}
+
+/// A framing error of the peer's (hyper's parse errors, or a malformed chunk, which hyper
+/// reports as invalid data), as opposed to a connection that broke.
+fn is_malformed(error: &reqwest::Error) -> bool {
+    find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_parse)
+        || find_source::<std::io::Error>(error).is_some_and(|io| {
+            matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
+            )
+        })
+}
+
+fn find_source<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        // An io::Error's source() skips the error it wraps (rustls reports through io::Error,
+        // sometimes nested), so descend into the wrapped error itself.
+        current = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_classification() {
+        let status = |code| AttemptError::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            retry_after: None,
+        };
+        for code in [408, 425, 429, 500, 502, 503, 504, 599] {
+            assert!(status(code).is_transient(), "{code}");
+        }
+        for code in [400, 401, 403, 404, 410, 414, 418, 422, 431, 501, 505] {
+            assert!(!status(code).is_transient(), "{code}");
+        }
+        assert!(
+            AttemptError::TimedOut {
+                limit: Duration::from_secs(1),
+                bound: TimeBound::Attempt
+            }
+            .is_transient()
+        );
+        assert!(!AttemptError::TooLarge { limit: 1 }.is_transient());
+        assert!(!AttemptError::Refused(Refused::NoHost).is_transient());
+        assert!(!AttemptError::Tls(rustls::Error::DecryptError).is_transient());
+        assert!(
+            !AttemptError::Redirect {
+                to: "x".into(),
+                reason: RedirectRefused::TooMany(5)
+            }
+            .is_transient()
+        );
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(30));
+        assert_eq!(
+            parse_retry_after(&later, now),
+            Some(Duration::from_secs(30))
+        );
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+    }
+
+    #[test]
+    fn failure_message_names_everything() {
+        let error = FetchError {
+            url: "http://api.example.com/astros.json".into(),
+            attempts: 3,
+            elapsed: Duration::from_millis(2140),
+            stop: Stop::OutOfAttempts {
+                max: 3,
+                flag: "--max-attempts",
+            },
+            last: AttemptError::Status {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                retry_after: None,
+            },
+        };
+        assert_eq!(
+            crate::messages::failure_line(&anyhow::Error::new(error)),
+            "fetch of http://api.example.com/astros.json failed after 3 attempts in 2.1s (no attempts left of --max-attempts 3): HTTP 500 Internal Server Error"
+        );
+    }
+}

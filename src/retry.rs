@@ -1,0 +1,353 @@
+//! One retry loop for every remote call (the API and the ClickHouse server): exponential
+//! backoff with jitter (the `backon` crate's builder), a cap on attempts, an optional time
+//! budget for the whole loop, and the reason it stopped.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+use crate::messages::log;
+use crate::units::format_duration;
+
+/// How hard to try.
+#[derive(Debug, Clone)]
+pub(crate) struct Policy {
+    /// Attempts in all, the first included.
+    pub(crate) max_attempts: u32,
+    pub(crate) first_backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    /// The whole loop, waits included; `None`: the attempts alone bound it.
+    pub(crate) budget: Option<Duration>,
+    /// The flags that set the limits, named in messages.
+    pub(crate) attempts_flag: &'static str,
+    pub(crate) budget_flag: &'static str,
+}
+
+/// What the loop needs to know of an error.
+pub(crate) trait Retryable: std::fmt::Display {
+    /// Whether asking again may get a different answer.
+    fn is_transient(&self) -> bool;
+    /// The wait the other side asked for (`Retry-After`), if any.
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// One attempt's place in the loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Attempt {
+    deadline: Option<Instant>,
+}
+
+impl Attempt {
+    /// What is left of the budget (`None` without a budget).
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+}
+
+/// Why no further attempt was made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The last error is not worth another attempt; it says why itself.
+    Final,
+    OutOfAttempts {
+        max: u32,
+        flag: &'static str,
+    },
+    /// The next wait would not fit in what is left of the budget.
+    OutOfTime {
+        wait: Duration,
+        left: Duration,
+        budget: Duration,
+        flag: &'static str,
+        /// The wait was the other side's `Retry-After`, not our backoff.
+        asked: bool,
+    },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Final => Ok(()),
+            Stop::OutOfAttempts { max, flag } => write!(f, "no attempts left of {flag} {max}"),
+            Stop::OutOfTime {
+                wait,
+                left,
+                budget,
+                flag,
+                asked,
+            } => {
+                let (wait, left) = distinct_durations(*wait, *left);
+                let budget = format_duration(*budget);
+                if *asked {
+                    write!(
+                        f,
+                        "the server asked to retry after {wait}, beyond the {left} left of the {budget} budget ({flag})"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "a retry in {wait} would not fit in the {left} left of the {budget} budget ({flag})"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// Two durations as text that tells them apart ("2.0s beyond the 2.0s left" would not).
+fn distinct_durations(a: Duration, b: Duration) -> (String, String) {
+    let (short_a, short_b) = (format_duration(a), format_duration(b));
+    if short_a != short_b || a == b {
+        (short_a, short_b)
+    } else {
+        (
+            format!("{}ms", a.as_millis()),
+            format!("{}ms", b.as_millis()),
+        )
+    }
+}
+
+/// A loop that ended with a value.
+#[derive(Debug)]
+pub(crate) struct Succeeded<T> {
+    pub(crate) value: T,
+    pub(crate) attempts: u32,
+}
+
+/// A loop that ended without one.
+#[derive(Debug)]
+pub(crate) struct Failed<E> {
+    pub(crate) last: E,
+    pub(crate) attempts: u32,
+    pub(crate) elapsed: Duration,
+    pub(crate) stop: Stop,
+}
+
+impl Policy {
+    /// Runs `attempt` until it succeeds, fails for good, runs out of attempts, or the next wait
+    /// would not fit in the budget. The wait is the backoff, or longer when the other side
+    /// asked for more (`Retry-After` never shortens it). `what` names the call in `-v` logs.
+    pub(crate) async fn run<T, E, F, Fut>(
+        &self,
+        what: &str,
+        mut attempt: F,
+    ) -> Result<Succeeded<T>, Failed<E>>
+    where
+        E: Retryable,
+        F: FnMut(Attempt) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let started = Instant::now();
+        let deadline = self.budget.map(|budget| started + budget);
+        let mut backoffs = ExponentialBuilder::default()
+            .with_min_delay(self.first_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_factor(2.0)
+            .with_jitter()
+            .with_max_times(self.max_attempts.saturating_sub(1) as usize)
+            .build();
+        let mut number = 0;
+        loop {
+            number += 1;
+            let error = match attempt(Attempt { deadline }).await {
+                Ok(value) => {
+                    return Ok(Succeeded {
+                        value,
+                        attempts: number,
+                    });
+                }
+                Err(error) => error,
+            };
+            let failed = |last, stop| Failed {
+                last,
+                attempts: number,
+                elapsed: started.elapsed(),
+                stop,
+            };
+            if !error.is_transient() {
+                return Err(failed(error, Stop::Final));
+            }
+            let Some(backoff) = backoffs.next() else {
+                let stop = Stop::OutOfAttempts {
+                    max: self.max_attempts,
+                    flag: self.attempts_flag,
+                };
+                return Err(failed(error, stop));
+            };
+            let asked = error.retry_after().filter(|asked| *asked > backoff);
+            let wait = asked.unwrap_or(backoff);
+            if let (Some(deadline), Some(budget)) = (deadline, self.budget) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if wait >= left {
+                    let stop = Stop::OutOfTime {
+                        wait,
+                        left,
+                        budget,
+                        flag: self.budget_flag,
+                        asked: asked.is_some(),
+                    };
+                    return Err(failed(error, stop));
+                }
+            }
+            log!(
+                "{what}: attempt {number} failed: {error}; retrying in {}",
+                format_duration(wait)
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[derive(Debug)]
+    struct Failure {
+        transient: bool,
+        retry_after: Option<Duration>,
+    }
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("failure")
+        }
+    }
+
+    impl Retryable for Failure {
+        fn is_transient(&self) -> bool {
+            self.transient
+        }
+        fn retry_after(&self) -> Option<Duration> {
+            self.retry_after
+        }
+    }
+
+    fn policy(max_attempts: u32, budget: Option<Duration>) -> Policy {
+        Policy {
+            max_attempts,
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(4),
+            budget,
+            attempts_flag: "--max-attempts",
+            budget_flag: "--max-elapsed",
+        }
+    }
+
+    fn run_with(
+        policy: &Policy,
+        results: impl Fn(u32) -> Result<u32, Failure>,
+    ) -> Result<Succeeded<u32>, Failed<Failure>> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let number = Cell::new(0);
+        runtime.block_on(policy.run("test", |_| {
+            number.set(number.get() + 1);
+            let result = results(number.get());
+            async move { result }
+        }))
+    }
+
+    const TRANSIENT: Failure = Failure {
+        transient: true,
+        retry_after: None,
+    };
+
+    #[test]
+    fn succeeds_after_transient_failures() {
+        let done = run_with(
+            &policy(5, None),
+            |n| {
+                if n < 3 { Err(TRANSIENT) } else { Ok(n) }
+            },
+        )
+        .unwrap();
+        assert_eq!((done.value, done.attempts), (3, 3));
+    }
+
+    #[test]
+    fn stops_at_the_attempt_limit() {
+        let failed = run_with(&policy(4, None), |_| Err(TRANSIENT)).unwrap_err();
+        assert_eq!(failed.attempts, 4);
+        assert_eq!(
+            failed.stop,
+            Stop::OutOfAttempts {
+                max: 4,
+                flag: "--max-attempts"
+            }
+        );
+        assert_eq!(
+            failed.stop.to_string(),
+            "no attempts left of --max-attempts 4"
+        );
+    }
+
+    #[test]
+    fn a_final_error_is_not_retried() {
+        let calls = Cell::new(0);
+        let failed = run_with(&policy(5, None), |_| {
+            calls.set(calls.get() + 1);
+            Err(Failure {
+                transient: false,
+                retry_after: None,
+            })
+        })
+        .unwrap_err();
+        assert_eq!((failed.attempts, calls.get()), (1, 1));
+        assert_eq!(failed.stop, Stop::Final);
+    }
+
+    #[test]
+    fn a_retry_after_beyond_the_budget_stops_at_once() {
+        let failed = run_with(&policy(5, Some(Duration::from_secs(2))), |_| {
+            Err(Failure {
+                transient: true,
+                retry_after: Some(Duration::from_secs(30)),
+            })
+        })
+        .unwrap_err();
+        assert_eq!(failed.attempts, 1);
+        let Stop::OutOfTime { wait, asked, .. } = failed.stop else {
+            panic!("{:?}", failed.stop)
+        };
+        assert_eq!((wait, asked), (Duration::from_secs(30), true));
+    }
+
+    #[test]
+    fn retry_after_never_shortens_the_backoff() {
+        // Retry-After: 0 asks for no wait; the backoff (at least 1 ms here) still applies.
+        let started = Instant::now();
+        let failed = run_with(&policy(4, None), |_| {
+            Err(Failure {
+                transient: true,
+                retry_after: Some(Duration::ZERO),
+            })
+        })
+        .unwrap_err();
+        assert_eq!(failed.attempts, 4);
+        // Three waits of at least the first backoff each (a lower bound only).
+        assert!(started.elapsed() >= Duration::from_millis(3));
+    }
+
+    #[test]
+    fn durations_that_round_alike_are_told_apart() {
+        let stop = Stop::OutOfTime {
+            wait: Duration::from_millis(2040),
+            left: Duration::from_millis(1980),
+            budget: Duration::from_secs(8),
+            flag: "--max-elapsed",
+            asked: true,
+        };
+        assert_eq!(
+            stop.to_string(),
+            "the server asked to retry after 2040ms, beyond the 1980ms left of the 8.0s budget (--max-elapsed)"
+        );
+    }
+}

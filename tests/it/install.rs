@@ -1,0 +1,236 @@
+//! `astro install` and `astro uninstall` into temporary server directories.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::support::{ApiServer, Reply, astro, astro_with_env, stderr, stdout};
+
+struct Dirs {
+    root: PathBuf,
+    scripts: PathBuf,
+    config: PathBuf,
+}
+
+impl Dirs {
+    fn new(name: &str) -> Self {
+        let root =
+            std::env::temp_dir().join(format!("astro-install-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let scripts = root.join("user_scripts");
+        let config = root.join("clickhouse-server");
+        std::fs::create_dir_all(&scripts).unwrap();
+        std::fs::create_dir_all(&config).unwrap();
+        Self {
+            root,
+            scripts,
+            config,
+        }
+    }
+
+    fn args<'a>(&'a self, command: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut args = vec![
+            command,
+            "--user-scripts",
+            self.scripts.to_str().unwrap(),
+            "--config-dir",
+            self.config.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        args
+    }
+
+    /// Every file under the root, relative to it.
+    fn files(&self) -> Vec<String> {
+        fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &self.root, &mut out);
+        out.sort();
+        out
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+const INSTALLED: [&str; 4] = [
+    "clickhouse-server/astro_function.xml",
+    "clickhouse-server/astro_people_dictionary.xml",
+    "user_scripts/.astro-install.json",
+    "user_scripts/astro",
+];
+
+#[test]
+fn install_writes_the_binary_and_the_xml_and_prints_the_reloads() {
+    let dirs = Dirs::new("fresh");
+    let output = astro(&dirs.args("install", &[]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(dirs.files(), INSTALLED);
+    let binary = dirs.scripts.join("astro");
+    assert_eq!(
+        std::fs::read(&binary).unwrap(),
+        std::fs::read(env!("CARGO_BIN_EXE_astro")).unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(&binary).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let udf = std::fs::read_to_string(dirs.config.join("astro_function.xml")).unwrap();
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("clickhouse_config/functions/astro_function.xml"),
+    )
+    .unwrap();
+    assert_eq!(udf, shipped);
+    assert_eq!(
+        stdout(&output),
+        "SYSTEM RELOAD FUNCTIONS;\nSYSTEM RELOAD DICTIONARIES;\n"
+    );
+    // The installed binary runs and says what it is.
+    let version = std::process::Command::new(&binary)
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        version.starts_with("astro ") && version.contains("commit "),
+        "{version}"
+    );
+}
+
+#[test]
+fn install_is_idempotent_and_upgrades_its_own_files() {
+    let dirs = Dirs::new("again");
+    assert!(astro(&dirs.args("install", &[])).status.success());
+    let again = astro(&dirs.args("install", &[]));
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert_eq!(
+        stderr(&again).matches("unchanged").count(),
+        3,
+        "{}",
+        stderr(&again)
+    );
+    // A new allowlist replaces the UDF file astro wrote before, without --force.
+    let output = astro(&dirs.args("install", &["--allow-host", "api.example.com"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let udf = std::fs::read_to_string(dirs.config.join("astro_function.xml")).unwrap();
+    assert!(
+        udf.contains("<command>astro udf --chunk-header --allow-host api.example.com</command>"),
+        "{udf}"
+    );
+}
+
+#[test]
+fn install_refuses_to_replace_a_file_it_did_not_write() {
+    let dirs = Dirs::new("foreign");
+    let foreign = dirs.config.join("astro_function.xml");
+    std::fs::write(&foreign, "<functions><!-- the admin's own --></functions>").unwrap();
+    let output = astro(&dirs.args("install", &[]));
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("not replacing") && message.contains("--force"),
+        "{message}"
+    );
+    // Nothing at all was written.
+    assert_eq!(dirs.files(), ["clickhouse-server/astro_function.xml"]);
+    let forced = astro(&dirs.args("install", &["--force"]));
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert_eq!(dirs.files(), INSTALLED);
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let dirs = Dirs::new("dry");
+    let output = astro(&dirs.args("install", &["--dry-run"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output).matches("would write").count(), 3);
+    assert!(dirs.files().is_empty());
+}
+
+#[test]
+fn uninstall_removes_exactly_what_install_wrote() {
+    let dirs = Dirs::new("uninstall");
+    let neighbour = dirs.config.join("other_function.xml");
+    std::fs::write(&neighbour, "<functions/>").unwrap();
+    assert!(astro(&dirs.args("install", &[])).status.success());
+    // A file astro wrote and someone edited since is kept unless --force.
+    std::fs::write(
+        dirs.config.join("astro_people_dictionary.xml"),
+        "<dictionaries/>",
+    )
+    .unwrap();
+    let refused = astro(&dirs.args("uninstall", &[]));
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("changed since astro wrote it"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(dirs.files().len(), 5);
+    let output = astro(&dirs.args("uninstall", &["--force"]));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(dirs.files(), ["clickhouse-server/other_function.xml"]);
+    let nothing = astro(&dirs.args("uninstall", &[]));
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(
+        stderr(&nothing).contains("nothing to uninstall"),
+        "{}",
+        stderr(&nothing)
+    );
+}
+
+#[test]
+fn a_missing_directory_is_refused() {
+    let dirs = Dirs::new("missing");
+    let missing = dirs.root.join("no-such-dir");
+    let output = astro(&[
+        "install",
+        "--user-scripts",
+        missing.to_str().unwrap(),
+        "--config-dir",
+        dirs.config.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("(--user-scripts)"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(dirs.files().is_empty());
+}
+
+#[test]
+fn reload_runs_the_statements_on_the_server() {
+    let dirs = Dirs::new("reload");
+    let clickhouse = ApiServer::always(Reply::clickhouse_ok());
+    let output = astro_with_env(
+        &dirs.args(
+            "install",
+            &["--reload", "--clickhouse-url", &clickhouse.url("/")],
+        ),
+        &[("CLICKHOUSE_PASSWORD", "pw")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let statements: Vec<String> = clickhouse
+        .requests()
+        .iter()
+        .map(|request| String::from_utf8_lossy(&request.body).into_owned())
+        .collect();
+    assert_eq!(
+        statements,
+        ["SYSTEM RELOAD FUNCTIONS", "SYSTEM RELOAD DICTIONARIES"]
+    );
+    assert!(stdout(&output).is_empty());
+}

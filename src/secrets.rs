@@ -227,7 +227,7 @@ pub(crate) fn shown_url(url: &Url) -> String {
 
 /// `text` cut to at most `max_chars` characters by replacing its middle with `…`, so a URL
 /// keeps its scheme and host and the end of its path or query. Cuts fall on character
-/// boundaries; the start gets the larger half.
+/// boundaries; two thirds of what is kept come from the start, one third from the end.
 pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
     // A string of at most max_chars bytes has at most max_chars characters: no counting.
     if text.len() <= max_chars || text.chars().count() <= max_chars {
@@ -236,7 +236,7 @@ pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
     let Some(kept) = max_chars.checked_sub(1) else {
         return String::new();
     };
-    let tail = kept / 2;
+    let tail = kept / 3;
     let head = kept - tail;
     let head_end = text
         .char_indices()
@@ -460,15 +460,15 @@ mod tests {
     #[test]
     fn shorten_keeps_both_ends_on_character_boundaries() {
         assert_eq!(shorten("abcdef", 6), "abcdef");
-        assert_eq!(shorten("abcdefg", 6), "abc…fg");
-        assert_eq!(shorten("abcdefg", 5), "ab…fg");
+        assert_eq!(shorten("abcdefg", 6), "abcd…g");
+        assert_eq!(shorten("abcdefg", 5), "abc…g");
         assert_eq!(shorten("abcdefg", 2), "a…");
         assert_eq!(shorten("abcdefg", 1), "…");
         assert_eq!(shorten("abcdefg", 0), "");
         assert_eq!(shorten("", 0), "");
         // Multi-byte characters: counted as characters, never cut inside.
         assert_eq!(shorten("ééééé", 5), "ééééé");
-        assert_eq!(shorten("éééééé", 5), "éé…éé");
+        assert_eq!(shorten("éééééé", 5), "ééé…é");
         assert_eq!(shorten("日本語のテキスト", 4), "日本…ト");
         let long = "x".repeat(10 << 20);
         assert_eq!(shorten(&long, 200).chars().count(), 200);
@@ -662,9 +662,9 @@ mod tests {
                 if text.chars().count() <= max {
                     prop_assert_eq!(&short, &text);
                 } else if max > 0 {
-                    // The larger half from the start, the rest from the end (`text` may hold
-                    // a `…` of its own, so the halves are compared by position).
-                    let tail = (max - 1) / 2;
+                    // Two thirds from the start, the rest from the end (`text` may hold a
+                    // `…` of its own, so the parts are compared by position).
+                    let tail = (max - 1) / 3;
                     let head = max - 1 - tail;
                     let count = text.chars().count();
                     let expected: String = text

@@ -73,7 +73,7 @@ pub(crate) enum Command {
         Reads TabSeparated rows (one URL each) from stdin and writes, for each, one row holding \
         the URL's JSON answer (compact), in order; stays alive between blocks \
         (executable_pool) and exits on end of input. Only http and https URLs on hosts of the \
-        allowlist are fetched, and loopback, private and link-local addresses are refused unless \
+        allowlist are fetched, and internal (non-public) addresses are refused unless \
         --allow-private is given. Any failure fails the query with one line on stderr."
     )]
     Udf(UdfArgs),
@@ -173,7 +173,7 @@ pub(crate) struct UdfArgs {
         value_parser = parse_allowed_host)]
     allow_hosts: Vec<String>,
 
-    /// Also allow loopback, private and link-local addresses (off by default: the URLs come
+    /// Also allow internal (non-public) addresses (off by default: the URLs come
     /// from SQL users).
     #[arg(long)]
     allow_private: bool,
@@ -280,7 +280,7 @@ pub(crate) struct InstallArgs {
     #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
     allow_hosts: Vec<String>,
 
-    /// Let the UDF reach loopback, private and link-local addresses (only for trusted,
+    /// Let the UDF reach internal (non-public) addresses (only for trusted,
     /// internal setups).
     #[arg(long)]
     allow_private: bool,

@@ -354,10 +354,7 @@ fn missing_name(text: &str, kind: &str) -> Option<String> {
 /// At most 600 characters, on one line.
 fn shorten(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(600) {
-        Some((index, _)) => format!("{}...", &one_line[..index]),
-        None => one_line,
-    }
+    crate::secrets::shorten(&one_line, 600)
 }
 
 #[cfg(test)]

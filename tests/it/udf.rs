@@ -120,11 +120,11 @@ fn refuses_internal_addresses_and_other_schemes() {
     let cases = [
         (
             server.url("/astros.json"),
-            "loopback, private or link-local",
+            "not a public address; allow internal addresses with --allow-private",
         ),
         (
             server.url("/astros.json").replace("127.0.0.1", "localhost"),
-            "loopback, private or link-local",
+            "not a public address; allow internal addresses with --allow-private",
         ),
         (
             "file:///etc/passwd".to_owned(),

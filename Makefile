@@ -55,6 +55,18 @@ test-rust: build ## only the Rust tests
 test-py: build venv ## only the SQL and dbt layer on the embedded engine (tests/py)
 	$(VPY) -m pytest -q
 
+# Mutation testing: cargo-mutants, pinned, installed into the repository's own tool directory
+# (not the user's ~/.cargo); configuration in .cargo/mutants.toml, results in MUTANTS.md. Not
+# part of `make test` (hours on two cores). ARGS for cargo mutants, e.g. ARGS='--file src/guard.rs'.
+MUTANTS_VERSION := 27.1.0
+TOOLS := $(CURDIR)/.tools
+$(TOOLS)/bin/cargo-mutants:
+	cargo install --locked --quiet cargo-mutants@$(MUTANTS_VERSION) --root $(TOOLS)
+
+.PHONY: mutants
+mutants: $(TOOLS)/bin/cargo-mutants ## mutation testing of the data and security code (cargo-mutants; see MUTANTS.md)
+	PATH="$(TOOLS)/bin:$$PATH" cargo mutants --no-shuffle $(ARGS)
+
 .PHONY: schema ingest sql dbt run bench clean
 
 # The embedded engine is driven by tools/astro_db.py (one process opens the database, works,

@@ -9,6 +9,8 @@ pub mod cli;
 pub mod fetch;
 pub mod guard;
 pub mod ingest;
+#[allow(dead_code)] // wired in by the commands next
+mod json;
 pub mod load;
 pub mod output;
 pub mod remote;

@@ -60,7 +60,7 @@ test-py: build venv ## only the SQL and dbt layer on the embedded engine (tests/
 # part of `make test` (hours on two cores). ARGS for cargo mutants, e.g. ARGS='--file src/guard.rs'.
 MUTANTS_VERSION := 27.1.0
 TOOLS := $(CURDIR)/.tools
-$(TOOLS)/bin/cargo-mutants:
+$(TOOLS)/bin/cargo-mutants: ## (internal) install the pinned cargo-mutants: make mutants
 	cargo install --locked --quiet cargo-mutants@$(MUTANTS_VERSION) --root $(TOOLS)
 
 .PHONY: mutants

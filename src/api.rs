@@ -1,17 +1,18 @@
-//! The remote API as astro reads it: an answer fetched over HTTP ([`crate::http`]), then
-//! validated ([`crate::validate`]) before anything is made of it. Shared by `astro fetch`,
-//! `astro load` and `astro udf`.
+//! The remote API as astro reads it: every page fetched over HTTP ([`crate::http`]) and
+//! validated ([`crate::validate`]) before anything is made of it, all pages or nothing.
+//! Shared by `astro fetch`, `astro load` and `astro udf`.
 
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 use url::Url;
 
-use crate::http::{Block, Client, FetchError, Fetched};
-use crate::rows::{RawRow, Timestamp};
+use crate::http::{Client, FetchError, Fetched, Shared, SharedKind};
+use crate::paginate::{PageError, PageFacts, Pages, Style};
+use crate::rows::Timestamp;
 use crate::secrets::{redact_url, shown_url};
 use crate::units::format_duration;
-use crate::validate::{self, Invalid, Person};
+use crate::validate::{self, Answer, Invalid, Shape};
 
 /// The flagship source, used when neither `--url` nor `ASTRO_API_URL` is given.
 pub(crate) const DEFAULT_API_URL: &str = "http://api.open-notify.org/astros.json";
@@ -34,18 +35,85 @@ pub(crate) enum AnswerError {
         #[source]
         invalid: Invalid,
     },
+    /// One page of a paginated fetch failed; the whole fetch fails.
+    #[error("page {number}")]
+    Page {
+        number: u64,
+        #[source]
+        error: Box<AnswerError>,
+    },
+    /// The pages cannot go on (a loop, too many, a next URL that may not be fetched).
+    #[error("after page {number}")]
+    Paging {
+        number: u64,
+        #[source]
+        error: PageError,
+    },
 }
 
-/// Fetches `url` (within a UDF block's limits, if any) and hands the body to `accept`; a
-/// refusal names the URL and the attempts.
+impl AnswerError {
+    /// Whether the API could not be reached at all (nothing answered).
+    pub(crate) fn is_unreachable(&self) -> bool {
+        use crate::http::AttemptError;
+        match self {
+            AnswerError::Fetch(fetch) => matches!(
+                fetch.last,
+                AttemptError::Connect(_) | AttemptError::TimedOut { .. }
+            ),
+            AnswerError::Page { error, .. } => error.is_unreachable(),
+            AnswerError::Invalid { .. } | AnswerError::Paging { .. } => false,
+        }
+    }
+}
+
+/// Where the answers come from and what they must hold: built from the command line.
+pub(crate) struct Source {
+    /// The first page's URL.
+    pub(crate) url: Url,
+    pub(crate) shape: Shape,
+    pub(crate) paging: Option<Paging>,
+    /// For the URL's own origin: its credentials, no allowlist (the operator chose the URL).
+    pub(crate) client: Client,
+    /// For next pages on other origins (only hosts of `--allow-host`, only public addresses
+    /// unless `--allow-private`, no credentials); `None`: pages stay on the URL's origin.
+    pub(crate) foreign: Option<Client>,
+    /// The budget and the byte cap all pages share.
+    pub(crate) max_elapsed: Duration,
+    pub(crate) max_bytes: u64,
+}
+
+/// How to page.
+pub(crate) struct Paging {
+    pub(crate) style: Style,
+    pub(crate) max_pages: u64,
+}
+
+/// One valid page.
+pub(crate) struct Page {
+    /// The page's URL without credentials or secret query values.
+    pub(crate) source: String,
+    pub(crate) attempts: u32,
+    pub(crate) answer: Answer,
+}
+
+/// Every page of one fetch, all valid.
+pub(crate) struct Pulled {
+    pub(crate) pages: Vec<Page>,
+    /// When the last page arrived: every row of the fetch carries it, so "the latest fetch" is
+    /// all of its pages.
+    pub(crate) fetched_at: Timestamp,
+}
+
+/// Fetches `url` (within shared limits, if any) and hands the body to `accept`; a refusal
+/// names the URL and the attempts.
 async fn fetch_valid<T>(
     client: &Client,
     url: &Url,
-    block: Option<&Block>,
+    shared: Option<&Shared>,
     accept: impl FnOnce(Vec<u8>) -> Result<T, Invalid>,
 ) -> Result<(T, Fetched), AnswerError> {
     let started = Instant::now();
-    let mut fetched = client.fetch(url, block).await?;
+    let mut fetched = client.fetch(url, shared).await?;
     let body = std::mem::take(&mut fetched.body);
     match accept(body) {
         Ok(value) => Ok((value, fetched)),
@@ -58,59 +126,85 @@ async fn fetch_valid<T>(
     }
 }
 
-/// One validated fetch as the row of `astro.raw_data` (the payload is the answer compacted in
-/// place).
-pub(crate) async fn fetch_raw(client: &Client, url: &Url) -> Result<RawRow, AnswerError> {
-    let (payload, fetched) = fetch_valid(client, url, None, |body| {
-        validate::for_each_person(&body, |_| {})?;
-        validate::into_compact_string(body)
-    })
-    .await?;
-    Ok(RawRow {
-        source: redact_url(url),
-        fetched_at: Timestamp::from_system_time(fetched.received_at),
-        attempts: fetched.attempts,
-        payload,
-    })
-}
-
-/// A validated answer, kept whole so that its people can be borrowed from it.
-pub(crate) struct PeopleAnswer {
-    body: Vec<u8>,
-    pub(crate) fetched_at: Timestamp,
-}
-
-impl PeopleAnswer {
-    /// Every person, in the answer's order.
-    pub(crate) fn for_each(&self, on_person: impl FnMut(Person<'_>)) {
-        // Validated when fetched: the same bytes pass again.
-        let _ = validate::for_each_person(&self.body, on_person);
-    }
-}
-
-/// Fetches and validates `url` for its people.
-pub(crate) async fn fetch_people(client: &Client, url: &Url) -> Result<PeopleAnswer, AnswerError> {
-    let (body, fetched) = fetch_valid(client, url, None, |body| {
-        validate::for_each_person(&body, |_| {})?;
-        Ok(body)
-    })
-    .await?;
-    Ok(PeopleAnswer {
-        body,
-        fetched_at: Timestamp::from_system_time(fetched.received_at),
-    })
+/// Fetches every page of `source`, validating each; nothing is returned unless all are valid.
+pub(crate) async fn pull(source: &Source) -> Result<Pulled, AnswerError> {
+    let shared = Shared::new(SharedKind::Pages, source.max_elapsed, source.max_bytes);
+    let mut walk = source
+        .paging
+        .as_ref()
+        .map(|paging| Pages::new(paging.style.clone(), paging.max_pages));
+    let mut url = match &source.paging {
+        Some(paging) => paging.style.first_url(&source.url),
+        None => source.url.clone(),
+    };
+    let origin = source.url.origin();
+    let mut pages = Vec::new();
+    let mut number = 0;
+    let fetched_at = loop {
+        number += 1;
+        let paging_error = |error| AnswerError::Paging {
+            number: number - 1,
+            error,
+        };
+        if let Some(walk) = walk.as_mut() {
+            walk.visit(&url).map_err(paging_error)?;
+        }
+        let client = if url.origin() == origin {
+            &source.client
+        } else {
+            source
+                .foreign
+                .as_ref()
+                .ok_or_else(|| paging_error(PageError::LeavesOrigin(shown_url(&url))))?
+        };
+        let fetched = fetch_valid(client, &url, Some(&shared), |body| {
+            validate::check(body, &source.shape)
+        })
+        .await;
+        let (answer, fetched) = match fetched {
+            Ok(done) => done,
+            Err(error) if walk.is_some() => {
+                return Err(AnswerError::Page {
+                    number,
+                    error: Box::new(error),
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        let next = match walk.as_mut() {
+            Some(walk) => {
+                let facts = PageFacts {
+                    headers: Some(&fetched.headers),
+                    value: answer.page_value(&source.shape).map(str::as_bytes),
+                    records: answer.record_count(),
+                };
+                walk.next(&fetched.url, &facts)
+                    .map_err(|error| AnswerError::Paging { number, error })?
+            }
+            None => None,
+        };
+        pages.push(Page {
+            source: redact_url(&url),
+            attempts: fetched.attempts,
+            answer,
+        });
+        match next {
+            Some(next) => url = next,
+            None => break Timestamp::from_system_time(fetched.received_at),
+        }
+    };
+    Ok(Pulled { pages, fetched_at })
 }
 
 /// Fetches `url` for the UDF: any JSON value, compacted.
 pub(crate) async fn fetch_any_json(
     client: &Client,
     url: &Url,
-    block: &Block,
+    shared: &Shared,
 ) -> Result<String, AnswerError> {
-    let (answer, _) = fetch_valid(client, url, Some(block), |body| {
-        validate::check_json(&body)?;
-        validate::into_compact_string(body)
+    let (answer, _) = fetch_valid(client, url, Some(shared), |body| {
+        validate::check(body, &Shape::any())
     })
     .await?;
-    Ok(answer)
+    Ok(answer.into_payload())
 }

@@ -8,20 +8,25 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::api::{DEFAULT_API_HOST, DEFAULT_API_URL};
+use crate::api::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
 use crate::formats::Format;
 use crate::guard::Guard;
 use crate::http::{self, HeaderScope};
+use crate::json::Pointer;
+use crate::paginate::Style;
 use crate::schema::{self, Engine};
-use crate::secrets::request_headers;
+use crate::secrets::{CredentialSources, Credentials};
 use crate::server::{self, Server};
 use crate::units::{parse_duration, parse_size};
+use crate::validate::{Required, Shape};
 
 /// The default ClickHouse server of `astro load` and `astro init`.
 const DEFAULT_CLICKHOUSE_URL: &str = "http://localhost:8123";
 /// The ClickHouse password is read from this variable only: a flag would show it in `ps` and
 /// shell history.
 const PASSWORD_ENV: &str = "CLICKHOUSE_PASSWORD";
+/// Where `--cursor-stdin` puts the cursor in `--url`.
+const CURSOR_PLACEHOLDER: &str = "{cursor}";
 /// The longest duration any flag takes: longer budgets are mistakes (ClickHouse would have
 /// given up long before).
 const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
@@ -137,9 +142,20 @@ pub(crate) struct FetchArgs {
     #[arg(long, value_enum, default_value = "TabSeparated")]
     pub(crate) format: Format,
 
-    /// raw: one row with the whole answer; people: one row per person.
+    /// raw: one row per page with the whole answer; people: one row per person; records: one
+    /// row per record (with --format JSONEachRow, the record itself).
     #[arg(long, value_enum, default_value = "raw")]
     pub(crate) output: OutputKind,
+
+    /// Read the value of `{cursor}` in --url from standard input: the row that executable()'s
+    /// input query sends (e.g. `(SELECT maxOrNull(ts) FROM events)`), so the state of an
+    /// incremental load lives in ClickHouse. Empty input or NULL means --cursor-initial.
+    #[arg(long)]
+    pub(crate) cursor_stdin: bool,
+
+    /// The cursor when the input is empty or NULL (the first load).
+    #[arg(long, value_name = "VALUE", requires = "cursor_stdin")]
+    pub(crate) cursor_initial: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -148,6 +164,8 @@ pub(crate) enum OutputKind {
     Raw,
     /// craft, name, fetched_at (one row per person)
     People,
+    /// one row per record of --records (its compact JSON)
+    Records,
 }
 
 /// Where the API is and how to fetch it: shared by `astro fetch` and `astro load`.
@@ -157,6 +175,40 @@ pub(crate) struct ApiArgs {
     #[arg(long, env = "ASTRO_API_URL", default_value = DEFAULT_API_URL, hide_env_values = true,
         hide_default_value = false)]
     url: String,
+
+    /// JSON Pointer (RFC 6901) to the array of records in each answer (`""` for a top-level
+    /// array). Without it: the Open Notify preset (`/people`, `message` = "success").
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
+    records: Option<Pointer>,
+
+    /// A value the answer must hold, as POINTER=JSON (repeatable), e.g. /status="ok".
+    #[arg(long, value_name = "POINTER=JSON", value_parser = Required::parse)]
+    require: Vec<Required>,
+
+    /// Follow the pages: link-header, next-url:POINTER, cursor:POINTER:PARAM,
+    /// offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START] (dlt's paginator styles). All pages
+    /// or nothing: rows are printed once every page is fetched and valid.
+    #[arg(long, value_name = "STYLE", value_parser = Style::parse)]
+    paginate: Option<Style>,
+
+    /// Pages at most; reaching it fails rather than returning a truncated result.
+    #[arg(long, value_name = "N", default_value_t = 1000, requires = "paginate",
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_pages: u64,
+
+    /// A host next pages may lead to besides the --url's own origin (repeatable; `.example.com`
+    /// for a domain). Such pages get no credentials, and internal addresses are refused.
+    #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
+    allow_hosts: Vec<String>,
+
+    /// Let next pages on --allow-host hosts reach internal (non-public) addresses.
+    #[arg(long, requires = "allow_hosts")]
+    allow_private: bool,
+
+    /// Send the API key (from ASTRO_API_KEY, never a flag) as this query parameter, only to
+    /// the --url's origin.
+    #[arg(long, value_name = "NAME", value_parser = parse_param_name)]
+    api_key_param: Option<String>,
 
     #[command(flatten)]
     limits: LimitArgs,
@@ -420,9 +472,25 @@ impl Cli {
     /// secret (clap quotes the value it refuses).
     fn check(&self) -> Result<(), String> {
         match &self.command {
-            Command::Fetch(args) => args.api.url().map(drop),
+            Command::Fetch(args) => {
+                args.api.url()?;
+                match (args.cursor_stdin, args.api.has_cursor_placeholder()) {
+                    (true, false) => Err(format!(
+                        "--cursor-stdin needs {CURSOR_PLACEHOLDER} in --url, where the cursor goes"
+                    )),
+                    (false, true) => Err(format!(
+                        "--url holds {CURSOR_PLACEHOLDER}: give --cursor-stdin (and the input query) to fill it"
+                    )),
+                    _ => Ok(()),
+                }
+            }
             Command::Load(args) => {
                 args.api.url()?;
+                if args.api.has_cursor_placeholder() {
+                    return Err(format!(
+                        "--url holds {CURSOR_PLACEHOLDER}, which only astro fetch --cursor-stdin fills"
+                    ));
+                }
                 args.clickhouse.url().map(drop)
             }
             Command::Init(args) => {
@@ -448,12 +516,26 @@ impl ApiArgs {
     /// The API URL: an empty `--url`/ASTRO_API_URL (as a shell or a compose file may set it)
     /// means the default.
     pub(crate) fn url(&self) -> Result<Url, String> {
+        self.url_with_cursor(Some("cursor"))
+    }
+
+    /// The URL with `{cursor}` replaced by `cursor`, URL-encoded (`None`: left as written).
+    pub(crate) fn url_with_cursor(&self, cursor: Option<&str>) -> Result<Url, String> {
         let given = self.url.trim();
-        let text = if given.is_empty() {
+        let template = if given.is_empty() {
             DEFAULT_API_URL
         } else {
             given
         };
+        let text = match cursor {
+            Some(cursor) => {
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+                template.replace(CURSOR_PLACEHOLDER, &encoded)
+            }
+            None => template.to_owned(),
+        };
+        let text = text.as_str();
         // The URL may carry credentials, so the message does not repeat it.
         let url = Url::parse(text)
             .map_err(|error| format!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
@@ -475,15 +557,60 @@ impl ApiArgs {
         given.is_empty() || given == DEFAULT_API_URL
     }
 
-    /// The HTTP client for the operator's URL: no allowlist, headers only to its origin.
-    pub(crate) fn client(&self) -> anyhow::Result<http::Client> {
-        let url = self.url().map_err(anyhow::Error::msg)?;
-        client(
+    fn has_cursor_placeholder(&self) -> bool {
+        self.url.contains(CURSOR_PLACEHOLDER)
+    }
+
+    /// Where the answers come from: the URL (with `cursor` in its placeholder), what a valid
+    /// answer holds (`people`: every record a person), the pages, and the clients: one for
+    /// the URL's origin (no allowlist, its credentials), one for next pages on `--allow-host`
+    /// hosts (the UDF's guard, no credentials).
+    pub(crate) fn source(&self, people: bool, cursor: Option<&str>) -> anyhow::Result<api::Source> {
+        let url = self.url_with_cursor(cursor).map_err(anyhow::Error::msg)?;
+        let mut shape = match &self.records {
+            None => Shape::open_notify(),
+            Some(records) => Shape {
+                records: Some(records.clone()),
+                require: Vec::new(),
+                people,
+                page_value: None,
+            },
+        };
+        shape.require.extend(self.require.iter().cloned());
+        shape.page_value = self.paginate.as_ref().and_then(Style::pointer).cloned();
+        let key = std::env::var("ASTRO_API_KEY").ok();
+        let credentials = self
+            .credentials
+            .sources(self.api_key_param.as_deref(), key.as_deref());
+        let client = client(
             &self.limits,
-            &self.credentials,
+            credentials,
             Guard::open(),
             HeaderScope::Origin(url.origin()),
-        )
+        )?;
+        let foreign = if self.allow_hosts.is_empty() {
+            None
+        } else {
+            let guard = Guard::restricted(self.allow_hosts.clone(), self.allow_private);
+            Some(client_with(
+                &self.limits,
+                Credentials::default(),
+                guard,
+                HeaderScope::Origin(url.origin()),
+            )?)
+        };
+        Ok(api::Source {
+            url,
+            shape,
+            paging: self.paginate.clone().map(|style| api::Paging {
+                style,
+                max_pages: self.max_pages,
+            }),
+            client,
+            foreign,
+            max_elapsed: self.limits.max_elapsed,
+            max_bytes: self.limits.max_bytes,
+        })
     }
 }
 
@@ -492,26 +619,75 @@ impl UdfArgs {
     /// allowed, headers only to each fetch's own origin.
     pub(crate) fn client(&self) -> anyhow::Result<http::Client> {
         let guard = Guard::restricted(self.allow_hosts.clone(), self.allow_private);
+        let key = std::env::var("ASTRO_API_KEY").ok();
         client(
             &self.limits,
-            &self.credentials,
+            self.credentials.sources(None, key.as_deref()),
             guard,
             HeaderScope::EachFetch,
         )
     }
 }
 
+/// The environment variables of the credentials (never flags: a flag shows in `ps` and in SQL).
+const BEARER_ENV: &str = "ASTRO_BEARER_TOKEN";
+const BASIC_AUTH_ENV: &str = "ASTRO_BASIC_AUTH";
+
+impl CredentialArgs {
+    /// What `client` reads the credentials from; environment values are read here.
+    fn sources<'a>(
+        &'a self,
+        api_key_param: Option<&'a str>,
+        api_key: Option<&'a str>,
+    ) -> Sourced<'a> {
+        Sourced {
+            headers_file: self.headers_file.as_deref(),
+            bearer_token: std::env::var(BEARER_ENV).ok(),
+            basic_auth: std::env::var(BASIC_AUTH_ENV).ok(),
+            api_key_param,
+            api_key,
+        }
+    }
+}
+
+/// Credential sources with the environment's values owned.
+struct Sourced<'a> {
+    headers_file: Option<&'a std::path::Path>,
+    bearer_token: Option<String>,
+    basic_auth: Option<String>,
+    api_key_param: Option<&'a str>,
+    api_key: Option<&'a str>,
+}
+
 fn client(
     limits: &LimitArgs,
-    credentials: &CredentialArgs,
+    sourced: Sourced<'_>,
     guard: Guard,
     scope: HeaderScope,
 ) -> anyhow::Result<http::Client> {
-    let headers = request_headers(
-        credentials.headers_file.as_deref(),
-        std::env::var("ASTRO_BEARER_TOKEN").ok().as_deref(),
-    )?;
-    Ok(http::Client::new(limits.limits(), guard, headers, scope)?)
+    let credentials = CredentialSources {
+        headers_file: sourced.headers_file,
+        bearer_token: sourced.bearer_token.as_deref(),
+        basic_auth: sourced.basic_auth.as_deref(),
+        api_key_param: sourced.api_key_param,
+        api_key: sourced.api_key,
+    }
+    .credentials()?;
+    client_with(limits, credentials, guard, scope)
+}
+
+fn client_with(
+    limits: &LimitArgs,
+    credentials: Credentials,
+    guard: Guard,
+    scope: HeaderScope,
+) -> anyhow::Result<http::Client> {
+    Ok(http::Client::new(
+        limits.limits(),
+        guard,
+        credentials,
+        scope,
+    )?)
 }
 
 impl LimitArgs {
@@ -581,6 +757,19 @@ fn parse_positive_size(text: &str) -> Result<u64, String> {
     match parse_size(text)? {
         0 => Err("must be more than zero (examples: 512KiB, 64MiB)".to_owned()),
         size => Ok(size),
+    }
+}
+
+fn parse_pointer(text: &str) -> Result<Pointer, String> {
+    Pointer::parse(text).map_err(|error| error.to_string())
+}
+
+/// A query parameter name: not empty, nothing that would end or split the parameter.
+fn parse_param_name(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(['&', '=', '#', ' ', '?']) {
+        Err("expected a query parameter name, e.g. api_key".to_owned())
+    } else {
+        Ok(text.to_owned())
     }
 }
 

@@ -6,7 +6,9 @@ use std::io::{self, Write};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::rows::{RawRow, Timestamp};
+#[cfg(doc)]
+use crate::rows::RawRow;
+use crate::rows::Timestamp;
 
 /// The input format ClickHouse is told to expect in `executable(..., FORMAT, ...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -75,26 +77,45 @@ pub(crate) fn tsv_unescape(field: &[u8]) -> Vec<u8> {
 }
 
 impl Format {
-    /// Writes the row of [`crate::rows::RAW_COLUMNS`].
-    pub(crate) fn write_raw(self, out: &mut impl Write, row: &RawRow) -> io::Result<()> {
-        let fetched_at = row.fetched_at.to_clickhouse();
+    /// Writes one row of [`crate::rows::RAW_COLUMNS`]: the fields of a [`RawRow`], borrowed,
+    /// so that a large payload is escaped straight from where it is.
+    pub(crate) fn write_raw(
+        self,
+        out: &mut impl Write,
+        source: &str,
+        fetched_at: Timestamp,
+        attempts: u32,
+        payload: &str,
+    ) -> io::Result<()> {
+        let fetched_at = fetched_at.to_clickhouse();
         match self {
             Format::TabSeparated => {
-                write_tsv_escaped(out, row.source.as_bytes())?;
-                write!(out, "\t{fetched_at}\t{}\t", row.attempts)?;
-                write_tsv_escaped(out, row.payload.as_bytes())?;
+                write_tsv_escaped(out, source.as_bytes())?;
+                write!(out, "\t{fetched_at}\t{attempts}\t")?;
+                write_tsv_escaped(out, payload.as_bytes())?;
                 out.write_all(b"\n")
             }
             Format::JsonEachRow => write_json_line(
                 out,
                 &RawJson {
-                    source: &row.source,
+                    source,
                     fetched_at: &fetched_at,
-                    attempts: row.attempts,
-                    payload: &row.payload,
+                    attempts,
+                    payload,
                 },
             ),
         }
+    }
+
+    /// Writes one record (compact JSON text) as a row: a JSONEachRow line, which ClickHouse
+    /// maps onto the columns declared in `executable()`, or a TabSeparated row of one column
+    /// holding the JSON.
+    pub(crate) fn write_record(self, out: &mut impl Write, record: &str) -> io::Result<()> {
+        match self {
+            Format::TabSeparated => write_tsv_escaped(out, record.as_bytes())?,
+            Format::JsonEachRow => out.write_all(record.as_bytes())?,
+        }
+        out.write_all(b"\n")
     }
 
     /// A writer of the person rows of one fetch (`craft, name, fetched_at`): the timestamp's
@@ -161,6 +182,7 @@ fn write_json_line(out: &mut impl Write, row: &impl Serialize) -> io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::RawRow;
 
     fn escaped(value: &str) -> String {
         let mut out = Vec::new();
@@ -194,6 +216,20 @@ mod tests {
     }
 
     #[test]
+    fn records() {
+        let record = "{\"id\":1,\"note\":\"a\\tb\"}";
+        let mut out = Vec::new();
+        Format::JsonEachRow.write_record(&mut out, record).unwrap();
+        assert_eq!(out, format!("{record}\n").into_bytes());
+        let mut out = Vec::new();
+        Format::TabSeparated.write_record(&mut out, record).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"id\":1,\"note\":\"a\\\\tb\"}\n"
+        );
+    }
+
+    #[test]
     fn rows() {
         let mut out = Vec::new();
         let row = RawRow {
@@ -202,13 +238,18 @@ mod tests {
             attempts: 2,
             payload: "{\"a\":\"b\\tc\"}".into(),
         };
-        Format::TabSeparated.write_raw(&mut out, &row).unwrap();
+        let write = |format: Format, out: &mut Vec<u8>| {
+            format
+                .write_raw(out, &row.source, row.fetched_at, row.attempts, &row.payload)
+                .unwrap()
+        };
+        write(Format::TabSeparated, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "http://x/a\t2026-01-01 00:00:00.000\t2\t{\"a\":\"b\\\\tc\"}\n"
         );
         let mut out = Vec::new();
-        Format::JsonEachRow.write_raw(&mut out, &row).unwrap();
+        write(Format::JsonEachRow, &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "{\"source\":\"http://x/a\",\"fetched_at\":\"2026-01-01 00:00:00.000\",\"attempts\":2,\"payload\":\"{\\\"a\\\":\\\"b\\\\tc\\\"}\"}\n"

@@ -15,7 +15,7 @@ use url::Url;
 use crate::guard::{CheckingResolver, Guard, Refused};
 use crate::messages::log;
 use crate::retry::{self, Retryable, Stop};
-use crate::secrets::shown_url;
+use crate::secrets::{Credentials, shown_url};
 use crate::units::{format_duration, format_size};
 
 /// Limits of one fetch. The defaults end well inside ClickHouse's 10 s `command_read_timeout`.
@@ -41,13 +41,19 @@ impl Default for Limits {
 }
 
 impl Limits {
-    /// The retry policy of one fetch: its own budget, or what is left of the block's when
+    /// The retry policy of one fetch: its own budget, or what is left of the shared one when
     /// that ends first.
-    fn retry_policy(&self, block: Option<&Block>) -> (retry::Policy, TimeBound) {
-        let block_left =
-            block.map(|block| block.deadline.saturating_duration_since(Instant::now()));
-        let (budget, bound, flag) = match block_left {
-            Some(left) if left < self.max_elapsed => (left, TimeBound::Block, "--block-timeout"),
+    fn retry_policy(&self, shared: Option<&Shared>) -> (retry::Policy, TimeBound) {
+        let shared_left = shared.map(|shared| {
+            (
+                shared.deadline.saturating_duration_since(Instant::now()),
+                shared.kind,
+            )
+        });
+        let (budget, bound, flag) = match shared_left {
+            Some((left, kind)) if left < self.max_elapsed => {
+                (left, TimeBound::Shared(kind), kind.time_flag())
+            }
             _ => (self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
         };
         let policy = retry::Policy {
@@ -86,8 +92,8 @@ pub(crate) enum AttemptError {
     },
     #[error("the answer is larger than the {} cap (--max-bytes)", format_size(*.limit))]
     TooLarge { limit: u64 },
-    #[error("the answers of this block are larger than the {} cap (--max-block-bytes)", format_size(*.limit))]
-    BlockTooLarge { limit: u64 },
+    #[error("{} larger than the {} cap ({})", .kind.what(), format_size(*.limit), .kind.bytes_flag())]
+    SharedTooLarge { limit: u64, kind: SharedKind },
     #[error("redirect to {to} refused")]
     Redirect {
         /// The target, as it may be shown.
@@ -106,8 +112,8 @@ pub(crate) enum TimeBound {
     Attempt,
     /// What was left of the fetch's `--max-elapsed`.
     Fetch,
-    /// What was left of the UDF block's `--block-timeout`.
-    Block,
+    /// What was left of a budget several fetches share.
+    Shared(SharedKind),
 }
 
 impl std::fmt::Display for TimeBound {
@@ -115,37 +121,74 @@ impl std::fmt::Display for TimeBound {
         f.write_str(match self {
             TimeBound::Attempt => "--timeout",
             TimeBound::Fetch => "the rest of the --max-elapsed budget",
-            TimeBound::Block => "the rest of the --block-timeout budget",
+            TimeBound::Shared(SharedKind::UdfBlock) => "the rest of the --block-timeout budget",
+            TimeBound::Shared(SharedKind::Pages) => "the rest of the --max-elapsed budget",
         })
     }
 }
 
-/// Limits shared by the fetches of one UDF block: they end by one deadline and their answers
-/// share one byte cap, whatever each fetch's own limits allow.
+/// Which fetches share limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SharedKind {
+    /// The rows of one UDF block (`--block-timeout`, `--max-block-bytes`).
+    UdfBlock,
+    /// The pages of one fetch (`--max-elapsed`, `--max-bytes`).
+    Pages,
+}
+
+impl SharedKind {
+    fn time_flag(self) -> &'static str {
+        match self {
+            SharedKind::UdfBlock => "--block-timeout",
+            SharedKind::Pages => "--max-elapsed",
+        }
+    }
+
+    fn bytes_flag(self) -> &'static str {
+        match self {
+            SharedKind::UdfBlock => "--max-block-bytes",
+            SharedKind::Pages => "--max-bytes",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            SharedKind::UdfBlock => "the answers of this block are",
+            SharedKind::Pages => "the pages of this fetch are",
+        }
+    }
+}
+
+/// Limits shared by several fetches (the rows of one UDF block, the pages of one fetch): they
+/// end by one deadline and their answers share one byte cap, whatever each fetch's own limits
+/// allow.
 #[derive(Debug)]
-pub(crate) struct Block {
+pub(crate) struct Shared {
+    kind: SharedKind,
     deadline: Instant,
     max_bytes: u64,
     /// Bytes of the answers received so far (attempts that failed give theirs back).
     used: AtomicU64,
 }
 
-impl Block {
-    pub(crate) fn new(timeout: Duration, max_bytes: u64) -> Self {
+impl Shared {
+    pub(crate) fn new(kind: SharedKind, timeout: Duration, max_bytes: u64) -> Self {
         Self {
+            kind,
             deadline: Instant::now() + timeout,
             max_bytes,
             used: AtomicU64::new(0),
         }
     }
 
-    /// Takes `bytes` of the block's cap, or says the cap is reached.
+    /// Takes `bytes` of the shared cap, or says the cap is reached.
     fn take(&self, bytes: u64) -> Result<(), AttemptError> {
         let before = self.used.fetch_add(bytes, Ordering::Relaxed);
         if before + bytes > self.max_bytes {
             self.give_back(bytes);
-            return Err(AttemptError::BlockTooLarge {
+            return Err(AttemptError::SharedTooLarge {
                 limit: self.max_bytes,
+                kind: self.kind,
             });
         }
         Ok(())
@@ -179,7 +222,7 @@ impl Retryable for AttemptError {
             | AttemptError::Tls(_)
             | AttemptError::Malformed(_)
             | AttemptError::TooLarge { .. }
-            | AttemptError::BlockTooLarge { .. }
+            | AttemptError::SharedTooLarge { .. }
             | AttemptError::Redirect { .. } => false,
         }
     }
@@ -235,6 +278,18 @@ pub(crate) struct Fetched {
     pub(crate) attempts: u32,
     /// When the last byte arrived.
     pub(crate) received_at: SystemTime,
+    /// The answer's headers (a Link header names the next page).
+    pub(crate) headers: HeaderMap,
+    /// Where the answer came from, after redirects (relative next-page links resolve here).
+    pub(crate) url: Url,
+}
+
+/// What one successful attempt received.
+struct Received {
+    body: Vec<u8>,
+    received_at: SystemTime,
+    headers: HeaderMap,
+    url: Url,
 }
 
 #[derive(Debug, Error)]
@@ -255,7 +310,7 @@ pub(crate) struct Client {
     client: reqwest::Client,
     limits: Limits,
     guard: Arc<Guard>,
-    headers: HeaderMap,
+    credentials: Credentials,
     header_scope: HeaderScope,
     /// Whether a request was made already, so a pooled connection may be reused (and may have
     /// been closed by the server while idle).
@@ -266,7 +321,7 @@ impl Client {
     pub(crate) fn new(
         limits: Limits,
         guard: Guard,
-        headers: HeaderMap,
+        credentials: Credentials,
         header_scope: HeaderScope,
     ) -> Result<Self, SetupError> {
         let guard = Arc::new(guard);
@@ -290,7 +345,7 @@ impl Client {
             client,
             limits,
             guard,
-            headers,
+            credentials,
             header_scope,
             used: AtomicBool::new(false),
         })
@@ -301,11 +356,11 @@ impl Client {
     pub(crate) async fn fetch(
         &self,
         url: &Url,
-        block: Option<&Block>,
+        shared: Option<&Shared>,
     ) -> Result<Fetched, FetchError> {
         let shown = shown_url(url);
         let started = Instant::now();
-        let (policy, budget_bound) = self.limits.retry_policy(block);
+        let (policy, budget_bound) = self.limits.retry_policy(shared);
         let outcome = policy
             .run(&format!("fetch of {shown}"), |attempt| async move {
                 // The attempt ends by its own timeout or by the end of the budget.
@@ -317,11 +372,11 @@ impl Client {
                 };
                 let mut taken = 0;
                 let result =
-                    tokio::time::timeout(limit, self.attempt(url, block, &mut taken)).await;
-                if let Some(block) = block
+                    tokio::time::timeout(limit, self.attempt(url, shared, &mut taken)).await;
+                if let Some(shared) = shared
                     && !matches!(result, Ok(Ok(_)))
                 {
-                    block.give_back(taken);
+                    shared.give_back(taken);
                 }
                 match result {
                     Ok(result) => result,
@@ -331,18 +386,20 @@ impl Client {
             .await;
         match outcome {
             Ok(done) => {
-                let (body, received_at) = done.value;
+                let received = done.value;
                 log!(
                     "fetch of {shown}: {} in {} after {} attempt{}",
-                    format_size(body.len() as u64),
+                    format_size(received.body.len() as u64),
                     format_duration(started.elapsed()),
                     done.attempts,
                     if done.attempts == 1 { "" } else { "s" }
                 );
                 Ok(Fetched {
-                    body,
+                    body: received.body,
                     attempts: done.attempts,
-                    received_at,
+                    received_at: received.received_at,
+                    headers: received.headers,
+                    url: received.url,
                 })
             }
             Err(failed) => Err(FetchError {
@@ -361,9 +418,9 @@ impl Client {
     async fn attempt(
         &self,
         url: &Url,
-        block: Option<&Block>,
+        shared: Option<&Shared>,
         taken: &mut u64,
-    ) -> Result<(Vec<u8>, SystemTime), AttemptError> {
+    ) -> Result<Received, AttemptError> {
         self.guard.check_url(url).map_err(AttemptError::Refused)?;
         let headers_origin = match &self.header_scope {
             HeaderScope::Origin(origin) => origin.clone(),
@@ -420,23 +477,32 @@ impl Client {
             if (body.len() + chunk.len()) as u64 > limit {
                 return Err(AttemptError::TooLarge { limit });
             }
-            if let Some(block) = block {
-                block.take(chunk.len() as u64)?;
+            if let Some(shared) = shared {
+                shared.take(chunk.len() as u64)?;
                 *taken += chunk.len() as u64;
             }
             body.extend_from_slice(&chunk);
         }
-        Ok((body, SystemTime::now()))
+        Ok(Received {
+            body,
+            received_at: SystemTime::now(),
+            headers: std::mem::take(response.headers_mut()),
+            url: current,
+        })
     }
 
     /// Sends one GET. A pooled keep-alive connection that the server closed while idle fails
     /// before any answer arrives; that is not the server's answer, so the request goes once
     /// more at once on a new connection, and the retry loop never sees it.
     async fn send(&self, url: &Url, with_headers: bool) -> Result<Response, AttemptError> {
+        let mut target = url.clone();
+        if with_headers && let Some((name, value)) = &self.credentials.query {
+            target.query_pairs_mut().append_pair(name, value);
+        }
         let request = || {
-            let mut request = self.client.get(url.clone());
+            let mut request = self.client.get(target.clone());
             if with_headers {
-                request = request.headers(self.headers.clone());
+                request = request.headers(self.credentials.headers.clone());
             }
             request.send()
         };

@@ -137,6 +137,7 @@ impl Pointer {
     }
 
     /// The unescaped reference tokens.
+    #[cfg(test)]
     pub(crate) fn tokens(&self) -> impl Iterator<Item = &str> {
         self.tokens.iter().map(|token| token.key.as_str())
     }
@@ -208,6 +209,7 @@ pub(crate) enum JsonError {
 }
 
 impl JsonError {
+    #[cfg(test)]
     pub(crate) fn position(&self) -> Position {
         match self {
             JsonError::NotJson { at, .. }
@@ -891,10 +893,8 @@ fn string(buf: &[u8], open: usize) -> Scanned<(usize, bool)> {
         };
         match buf[at] {
             b'"' => {
-                if !ascii {
-                    if let Err(error) = std::str::from_utf8(&buf[open + 1..at]) {
-                        return not_json(open + 1 + error.valid_up_to(), Syntax::InvalidUtf8);
-                    }
+                if !ascii && let Err(error) = std::str::from_utf8(&buf[open + 1..at]) {
+                    return not_json(open + 1 + error.valid_up_to(), Syntax::InvalidUtf8);
                 }
                 return Ok((at + 1, escaped));
             }
@@ -930,10 +930,10 @@ fn string_error<T>(
     if non_ascii {
         // `at` is an ASCII byte or the end; a sequence cut short by the end is not an error of
         // its own (the string is not closed).
-        if let Err(utf8) = std::str::from_utf8(&buf[open + 1..at]) {
-            if utf8.error_len().is_some() {
-                return not_json(open + 1 + utf8.valid_up_to(), Syntax::InvalidUtf8);
-            }
+        if let Err(utf8) = std::str::from_utf8(&buf[open + 1..at])
+            && utf8.error_len().is_some()
+        {
+            return not_json(open + 1 + utf8.valid_up_to(), Syntax::InvalidUtf8);
         }
     }
     Err(error.unwrap_or((open, Reason::Syntax(Syntax::UnterminatedString))))

@@ -14,8 +14,8 @@ mod fingerprint;
 mod formats;
 mod guard;
 mod http;
+mod json;
 mod messages;
-#[allow(dead_code)] // wired in by the records work (issue 13)
 mod paginate;
 mod retry;
 mod rows;

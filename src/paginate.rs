@@ -8,15 +8,17 @@ use reqwest::header::{HeaderMap, LINK};
 use thiserror::Error;
 use url::Url;
 
+use crate::json::Pointer;
+
 /// How an API says where the next page is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Style {
     /// The `Link: <...>; rel="next"` header (RFC 8288), as GitHub's REST API sends it.
     LinkHeader,
     /// The next page's URL, absolute or relative, is in the body at this JSON Pointer.
-    NextUrl { pointer: String },
+    NextUrl { pointer: Pointer },
     /// The body's value at `pointer` is sent as query parameter `param`.
-    Cursor { pointer: String, param: String },
+    Cursor { pointer: Pointer, param: String },
     /// `offset`/`limit` query parameters, the offset advanced by the records received.
     Offset {
         offset_param: String,
@@ -40,14 +42,8 @@ impl Style {
                 Ok(name.to_owned())
             }
         };
-        let pointer = |text: &str| -> Result<String, String> {
-            if text.is_empty() || text.starts_with('/') {
-                Ok(text.to_owned())
-            } else {
-                Err(format!(
-                    "`{text}` is not a JSON Pointer (they start with `/`)"
-                ))
-            }
+        let pointer = |text: &str| -> Result<Pointer, String> {
+            Pointer::parse(text).map_err(|error| error.to_string())
         };
         let style = match kind {
             "link-header" if rest.is_empty() => Style::LinkHeader,
@@ -108,7 +104,7 @@ impl Style {
     }
 
     /// The pointer whose value a page must yield for this style, if any.
-    pub(crate) fn pointer(&self) -> Option<&str> {
+    pub(crate) fn pointer(&self) -> Option<&Pointer> {
         match self {
             Style::NextUrl { pointer } | Style::Cursor { pointer, .. } => Some(pointer),
             _ => None,
@@ -157,6 +153,8 @@ pub(crate) enum PageError {
     CursorRepeated(String),
     #[error("more than {0} pages (--max-pages); the result would be incomplete")]
     TooManyPages(u64),
+    #[error("the next page's URL {0} leaves the origin of --url; allow its host with --allow-host")]
+    LeavesOrigin(String),
 }
 
 /// Walks the pages: remembers where it has been, counts, and refuses loops.
@@ -259,7 +257,7 @@ impl Pages {
 
 /// A cursor or next URL from a body value: a string, or a number's text; `None` for null, an
 /// empty string or no value at all (the natural end of the pages).
-fn scalar_text(value: Option<&[u8]>, pointer: &str) -> Result<Option<String>, PageError> {
+fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>, PageError> {
     let Some(value) = value else { return Ok(None) };
     match serde_json::from_slice::<serde_json::Value>(value) {
         Ok(serde_json::Value::Null) => Ok(None),
@@ -267,7 +265,7 @@ fn scalar_text(value: Option<&[u8]>, pointer: &str) -> Result<Option<String>, Pa
         Ok(serde_json::Value::String(text)) => Ok(Some(text)),
         Ok(serde_json::Value::Number(number)) => Ok(Some(number.to_string())),
         _ => Err(PageError::BadCursor {
-            pointer: pointer.to_owned(),
+            pointer: pointer.to_string(),
         }),
     }
 }
@@ -403,13 +401,13 @@ mod tests {
         assert_eq!(
             Style::parse("next-url:/links/next"),
             Ok(Style::NextUrl {
-                pointer: "/links/next".into()
+                pointer: Pointer::parse("/links/next").unwrap()
             })
         );
         assert_eq!(
             Style::parse("cursor:/meta/a:b:after"),
             Ok(Style::Cursor {
-                pointer: "/meta/a:b".into(),
+                pointer: Pointer::parse("/meta/a:b").unwrap(),
                 param: "after".into()
             })
         );
@@ -446,6 +444,7 @@ mod tests {
             "page:",
             "page:p:x",
             "cursor:/c:a&b",
+            "next-url:/a~2",
         ] {
             assert!(Style::parse(bad).is_err(), "{bad}");
         }

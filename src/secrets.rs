@@ -17,12 +17,76 @@ pub(crate) enum HeaderError {
     Malformed { origin: String, line: usize },
     #[error("ASTRO_BEARER_TOKEN holds characters that cannot be sent in a header")]
     BadToken,
+    #[error("ASTRO_BASIC_AUTH must be `user:password`")]
+    BadBasicAuth,
+    #[error(
+        "ASTRO_BEARER_TOKEN and ASTRO_BASIC_AUTH are both set: both are an Authorization header; set one"
+    )]
+    TwoAuthorizations,
+    #[error("--api-key-param {0} needs the key in ASTRO_API_KEY")]
+    NoApiKey(String),
+    #[error("ASTRO_API_KEY is set, but no --api-key-param names the query parameter to send it in")]
+    NoApiKeyParam,
+}
+
+/// The secrets a request carries: headers (tokens, API keys, basic auth), and an API key sent
+/// as a query parameter. The HTTP client sends them only to the origin they belong to, and
+/// neither appears in a shown URL: the parameter is added to the request, not to the URL.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Credentials {
+    pub(crate) headers: HeaderMap,
+    /// Name and value.
+    pub(crate) query: Option<(String, String)>,
+}
+
+/// Where each credential comes from: the environment (never SQL text) and a headers file.
+#[derive(Debug, Default)]
+pub(crate) struct CredentialSources<'a> {
+    pub(crate) headers_file: Option<&'a Path>,
+    /// ASTRO_BEARER_TOKEN.
+    pub(crate) bearer_token: Option<&'a str>,
+    /// ASTRO_BASIC_AUTH, `user:password`.
+    pub(crate) basic_auth: Option<&'a str>,
+    /// `--api-key-param` and ASTRO_API_KEY.
+    pub(crate) api_key_param: Option<&'a str>,
+    pub(crate) api_key: Option<&'a str>,
+}
+
+impl CredentialSources<'_> {
+    pub(crate) fn credentials(&self) -> Result<Credentials, HeaderError> {
+        fn set(value: Option<&str>) -> Option<&str> {
+            value.filter(|value| !value.is_empty())
+        }
+        let bearer = set(self.bearer_token);
+        let mut headers = request_headers(self.headers_file, bearer)?;
+        if let Some(basic) = set(self.basic_auth) {
+            if bearer.is_some() {
+                return Err(HeaderError::TwoAuthorizations);
+            }
+            if !basic.contains(':') {
+                return Err(HeaderError::BadBasicAuth);
+            }
+            use base64::Engine;
+            let encoded = base64::engine::general_purpose::STANDARD.encode(basic);
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+                .map_err(|_| HeaderError::BadBasicAuth)?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let query = match (self.api_key_param, set(self.api_key)) {
+            (Some(name), Some(key)) => Some((name.to_owned(), key.to_owned())),
+            (Some(name), None) => return Err(HeaderError::NoApiKey(name.to_owned())),
+            (None, Some(_)) => return Err(HeaderError::NoApiKeyParam),
+            (None, None) => None,
+        };
+        Ok(Credentials { headers, query })
+    }
 }
 
 /// Builds the extra request headers: `Name: value` lines from `headers_file` (blank lines and
 /// `#` comments skipped), then `Authorization: Bearer $ASTRO_BEARER_TOKEN` when that is set.
 /// Every value is marked sensitive so that no debug output shows it.
-pub(crate) fn request_headers(
+fn request_headers(
     headers_file: Option<&Path>,
     bearer_token: Option<&str>,
 ) -> Result<HeaderMap, HeaderError> {

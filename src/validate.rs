@@ -1,273 +1,248 @@
-//! Checks that an answer has the Open Notify shape, without building a tree of it: one pass
-//! over the bytes, each person handed to a callback with borrowed strings, so a 50 MB answer
-//! costs little more than its own bytes.
-//!
-//! The shape: a JSON object with `"message": "success"` and a `people` array whose elements
-//! are objects with string `craft` and `name` (other fields are allowed and ignored).
+//! What an answer must hold before anything is printed: valid JSON as ClickHouse reads it
+//! ([`crate::json`]), the records at a JSON Pointer (an array of objects), the values
+//! `--require` asks for, and, for people rows, a string `craft` and `name` in every record.
+//! The Open Notify preset is one user of this: records at `/people`, `message` = "success".
 
 use std::borrow::Cow;
-use std::fmt;
 
-use serde::Deserializer;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use thiserror::Error;
 
-/// Why a well-formed HTTP answer was refused. Never retried: asking again gets the same answer.
-#[derive(Debug, Error, PartialEq, Eq)]
+use crate::json::{self, Document, JsonError, Pointer, Records, Wanted};
+
+/// What a valid answer looks like.
+#[derive(Debug, Clone)]
+pub(crate) struct Shape {
+    /// Where the records are; `None`: any JSON value (the UDF).
+    pub(crate) records: Option<Pointer>,
+    /// Values that must be there, equal to these.
+    pub(crate) require: Vec<Required>,
+    /// Every record must have a string `craft` and `name` (people rows).
+    pub(crate) people: bool,
+    /// A value a page must yield when it has one (a next-page URL, a cursor).
+    pub(crate) page_value: Option<Pointer>,
+}
+
+/// `--require POINTER=JSON`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Required {
+    pub(crate) pointer: Pointer,
+    pub(crate) value: serde_json::Value,
+}
+
+impl Required {
+    /// Parses `POINTER=JSON`: `/message="success"`, `/ok=true`.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let (pointer, value) = text
+            .split_once('=')
+            .ok_or("expected POINTER=JSON, e.g. /message=\"success\"")?;
+        let pointer = Pointer::parse(pointer).map_err(|error| error.to_string())?;
+        let value = serde_json::from_str(value).map_err(|_| {
+            format!("the value after `=` must be JSON (a string needs quotes: {pointer}=\"text\")")
+        })?;
+        Ok(Self { pointer, value })
+    }
+}
+
+impl Shape {
+    /// The Open Notify answer: `{"message": "success", "people": [{"craft", "name"}, ...]}`.
+    pub(crate) fn open_notify() -> Self {
+        Self {
+            records: Some(Pointer::parse("/people").expect("a valid pointer")),
+            require: vec![Required {
+                pointer: Pointer::parse("/message").expect("a valid pointer"),
+                value: serde_json::Value::from("success"),
+            }],
+            people: true,
+            page_value: None,
+        }
+    }
+
+    /// Any JSON value (the UDF's answers).
+    pub(crate) fn any() -> Self {
+        Self {
+            records: None,
+            require: Vec::new(),
+            people: false,
+            page_value: None,
+        }
+    }
+}
+
+/// Why a whole, well-formed HTTP answer was refused. Never retried: asking again gets the same
+/// answer.
+#[derive(Debug, Error)]
 pub(crate) enum Invalid {
-    #[error("the answer is not JSON ({0})")]
-    NotJson(String),
-    #[error("the answer is JSON but not the expected shape: {0}")]
-    WrongShape(String),
+    #[error("the answer is {0}")]
+    Json(#[from] JsonError),
+    #[error("the answer has no {pointer} (--records)")]
+    NoRecords { pointer: String },
+    #[error("the answer's {pointer} is {found}, not an array of records (--records)")]
+    RecordsNotArray { pointer: String, found: String },
+    #[error("record {index} of {pointer} is {found}, not an object")]
+    RecordNotObject {
+        index: usize,
+        pointer: String,
+        found: String,
+    },
+    #[error("the answer has no {pointer}, expected {expected}")]
+    RequiredMissing { pointer: String, expected: String },
+    #[error("the answer's {pointer} is {found}, expected {expected}")]
+    RequiredDiffers {
+        pointer: String,
+        found: String,
+        expected: String,
+    },
+    #[error("person {index}: no `{field}`")]
+    PersonField { index: usize, field: &'static str },
+    #[error("person {index}: `{field}` is {found}, not a string")]
+    PersonNotString {
+        index: usize,
+        field: &'static str,
+        found: String,
+    },
 }
 
-/// One person as found in the answer; strings are borrowed unless they held JSON escapes.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) struct Person<'a> {
-    pub(crate) craft: Cow<'a, str>,
-    pub(crate) name: Cow<'a, str>,
+/// A valid answer: its compact text and where its records are.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    document: Document,
+    has_records: bool,
 }
 
-/// Validates the Open Notify shape, calling `on_person` for each person in order. Returns the
-/// number of people.
-pub(crate) fn for_each_person<'a>(
-    body: &'a [u8],
-    on_person: impl FnMut(Person<'a>),
-) -> Result<usize, Invalid> {
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let count = AnswerSeed { on_person }
-        .deserialize(&mut deserializer)
-        .and_then(|count| deserializer.end().map(|()| count))
-        .map_err(classify)?;
-    Ok(count)
+/// The value as it may be shown in a message: short, on one line.
+fn shown(value: &str) -> String {
+    crate::secrets::shorten(value, 60)
 }
 
-/// Validates that `body` is one JSON value of any shape (the UDF's contract).
-pub(crate) fn check_json(body: &[u8]) -> Result<(), Invalid> {
-    serde_json::from_slice::<IgnoredAny>(body)
-        .map(drop)
-        .map_err(classify)
-}
-
-fn classify(error: serde_json::Error) -> Invalid {
-    match error.classify() {
-        serde_json::error::Category::Data => Invalid::WrongShape(error.to_string()),
-        _ => Invalid::NotJson(error.to_string()),
+/// Validates `body` against `shape`, compacting it in place.
+pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
+    let mut values: Vec<Pointer> = shape.require.iter().map(|r| r.pointer.clone()).collect();
+    if let Some(pointer) = &shape.page_value {
+        values.push(pointer.clone());
     }
-}
-
-/// Removes the whitespace between JSON tokens, in place. `json` must be valid JSON (validate
-/// first): strings are copied verbatim, escapes included.
-pub(crate) fn compact_in_place(json: &mut Vec<u8>) {
-    // Runs are found with `position` (a tight scan) and moved only once something was removed,
-    // so an answer that is compact already costs one read and no writes.
-    let mut read = 0;
-    let mut write = 0;
-    let length = json.len();
-    while read < length {
-        // Outside strings: up to the next whitespace or string.
-        let run = json[read..]
-            .iter()
-            .position(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'"'))
-            .unwrap_or(length - read);
-        move_run(json, read, write, run);
-        read += run;
-        write += run;
-        if read == length {
-            break;
+    let wanted = Wanted {
+        records: shape.records.as_ref(),
+        values: &values,
+    };
+    let document = json::parse(body, &wanted)?;
+    for (index, required) in shape.require.iter().enumerate() {
+        let pointer = required.pointer.to_string();
+        let expected = required.value.to_string();
+        let Some(found) = document.value(index) else {
+            return Err(Invalid::RequiredMissing { pointer, expected });
+        };
+        let matches =
+            serde_json::from_str::<serde_json::Value>(found).is_ok_and(|v| v == required.value);
+        if !matches {
+            return Err(Invalid::RequiredDiffers {
+                pointer,
+                found: shown(found),
+                expected,
+            });
         }
-        if json[read] != b'"' {
-            read += 1;
-            continue;
-        }
-        // A string, from its opening quote to its closing one; `\x` never ends it.
-        let mut end = read + 1;
-        loop {
-            let rest = json.get(end..).unwrap_or_default();
-            end += rest
-                .iter()
-                .position(|byte| matches!(byte, b'"' | b'\\'))
-                .unwrap_or(rest.len());
-            match json.get(end) {
-                Some(b'\\') => end += 2,
-                Some(_) => {
-                    end += 1;
-                    break;
-                }
-                None => break,
+    }
+    if let Some(pointer) = &shape.records {
+        let records = match document.records() {
+            Some(Records::Array(records)) => records,
+            Some(Records::NotArray(found)) => {
+                return Err(Invalid::RecordsNotArray {
+                    pointer: pointer.to_string(),
+                    found: shown(found),
+                });
+            }
+            Some(Records::Missing) | None => {
+                return Err(Invalid::NoRecords {
+                    pointer: pointer.to_string(),
+                });
+            }
+        };
+        for (index, record) in records.enumerate() {
+            if !record.starts_with('{') {
+                return Err(Invalid::RecordNotObject {
+                    index,
+                    pointer: pointer.to_string(),
+                    found: shown(record),
+                });
+            }
+            if shape.people {
+                person(index, record)?;
             }
         }
-        let end = end.min(length);
-        move_run(json, read, write, end - read);
-        write += end - read;
-        read = end;
     }
-    json.truncate(write);
+    Ok(Answer {
+        document,
+        has_records: shape.records.is_some(),
+    })
 }
 
-fn move_run(json: &mut [u8], from: usize, to: usize, length: usize) {
-    if from != to {
-        json.copy_within(from..from + length, to);
-    }
-}
-
-/// The validated answer as compact JSON text (the raw payload and the UDF's answer).
-pub(crate) fn into_compact_string(mut json: Vec<u8>) -> Result<String, Invalid> {
-    compact_in_place(&mut json);
-    String::from_utf8(json).map_err(|error| Invalid::NotJson(error.to_string()))
-}
-
-struct AnswerSeed<F> {
-    on_person: F,
-}
-
-impl<'de, F: FnMut(Person<'de>)> DeserializeSeed<'de> for AnswerSeed<F> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de, F: FnMut(Person<'de>)> Visitor<'de> for AnswerSeed<F> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object with `message` and `people`")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<usize, A::Error> {
-        let mut message_ok = false;
-        let mut people = None;
-        while let Some(StringField(key)) = map.next_key()? {
-            match key.as_ref() {
-                "message" => {
-                    let message: serde_json::Value = map.next_value()?;
-                    if message != "success" {
-                        return Err(de::Error::custom(format_args!(
-                            "`message` is {message}, expected \"success\""
-                        )));
-                    }
-                    message_ok = true;
-                }
-                "people" if people.is_some() => {
-                    return Err(de::Error::custom("`people` appears twice"));
-                }
-                "people" => {
-                    people = Some(map.next_value_seed(PeopleSeed {
-                        on_person: &mut self.on_person,
-                    })?);
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
+/// The `craft` and `name` of a person record, both strings.
+fn person(index: usize, record: &str) -> Result<(Cow<'_, str>, Cow<'_, str>), Invalid> {
+    let (mut craft, mut name) = (None, None);
+    for (key, value) in json::members(record) {
+        let (slot, field) = match key.as_ref() {
+            "craft" => (&mut craft, "craft"),
+            "name" => (&mut name, "name"),
+            _ => continue,
+        };
+        if !value.starts_with('"') {
+            return Err(Invalid::PersonNotString {
+                index,
+                field,
+                found: shown(value),
+            });
         }
-        if !message_ok {
-            return Err(de::Error::custom("no `message` field"));
+        *slot = Some(json::decode_string(value));
+    }
+    let craft = craft.ok_or(Invalid::PersonField {
+        index,
+        field: "craft",
+    })?;
+    let name = name.ok_or(Invalid::PersonField {
+        index,
+        field: "name",
+    })?;
+    Ok((craft, name))
+}
+
+impl Answer {
+    /// The answer as compact JSON text.
+    pub(crate) fn payload(&self) -> &str {
+        self.document.text()
+    }
+
+    pub(crate) fn into_payload(self) -> String {
+        self.document.into_text()
+    }
+
+    /// Each record as compact JSON text, in order (none without a records pointer).
+    pub(crate) fn records(&self) -> impl Iterator<Item = &str> {
+        let records = match self.document.records() {
+            Some(Records::Array(records)) if self.has_records => Some(records),
+            _ => None,
+        };
+        records.into_iter().flatten()
+    }
+
+    pub(crate) fn record_count(&self) -> usize {
+        match self.document.records() {
+            Some(Records::Array(records)) => records.len(),
+            _ => 0,
         }
-        people.ok_or_else(|| de::Error::custom("no `people` array"))
-    }
-}
-
-struct PeopleSeed<'f, F> {
-    on_person: &'f mut F,
-}
-
-impl<'de, F: FnMut(Person<'de>)> DeserializeSeed<'de> for PeopleSeed<'_, F> {
-    type Value = usize;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de, F: FnMut(Person<'de>)> Visitor<'de> for PeopleSeed<'_, F> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("`people` to be an array of objects")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut count = 0;
-        while let Some(person) = seq.next_element_seed(PersonSeed { index: count })? {
-            (self.on_person)(person);
-            count += 1;
-        }
-        Ok(count)
-    }
-}
-
-struct PersonSeed {
-    index: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for PersonSeed {
-    type Value = Person<'de>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Person<'de>, D::Error> {
-        // deserialize_map (not deserialize_struct) so that an array is refused, not read as a
-        // tuple.
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for PersonSeed {
-    type Value = Person<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "person {} to be an object", self.index)
+    /// The craft and name of every record (validated when the shape asked for people).
+    pub(crate) fn people(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+        self.records()
+            .enumerate()
+            .filter_map(|(index, record)| person(index, record).ok())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Person<'de>, A::Error> {
-        let mut craft = None;
-        let mut name = None;
-        while let Some(StringField(key)) = map.next_key()? {
-            let slot = match key.as_ref() {
-                "craft" => &mut craft,
-                "name" => &mut name,
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            let value: StringField<'de> = map.next_value().map_err(|_: A::Error| {
-                de::Error::custom(format_args!(
-                    "person {}: `{key}` is not a string",
-                    self.index
-                ))
-            })?;
-            *slot = Some(value.0);
-        }
-        let missing =
-            |field| de::Error::custom(format_args!("person {}: no `{field}`", self.index));
-        Ok(Person {
-            craft: craft.ok_or_else(|| missing("craft"))?,
-            name: name.ok_or_else(|| missing("name"))?,
-        })
-    }
-}
-
-/// A string that borrows from the input when it can.
-struct StringField<'de>(Cow<'de, str>);
-
-impl<'de> de::Deserialize<'de> for StringField<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct StringVisitor;
-        impl<'de> Visitor<'de> for StringVisitor {
-            type Value = StringField<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, value: &'de str) -> Result<Self::Value, E> {
-                Ok(StringField(Cow::Borrowed(value)))
-            }
-            fn visit_str<E>(self, value: &str) -> Result<Self::Value, E> {
-                Ok(StringField(Cow::Owned(value.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(StringVisitor)
+    /// The value of the shape's page pointer, as JSON text, when the answer has one.
+    pub(crate) fn page_value(&self, shape: &Shape) -> Option<&str> {
+        shape
+            .page_value
+            .as_ref()
+            .and_then(|_| self.document.value(shape.require.len()))
     }
 }
 
@@ -276,11 +251,11 @@ mod tests {
     use super::*;
 
     fn people(body: &str) -> Result<Vec<(String, String)>, Invalid> {
-        let mut found = Vec::new();
-        for_each_person(body.as_bytes(), |p| {
-            found.push((p.craft.into_owned(), p.name.into_owned()))
-        })?;
-        Ok(found)
+        let answer = check(body.as_bytes().to_vec(), &Shape::open_notify())?;
+        Ok(answer
+            .people()
+            .map(|(craft, name)| (craft.into_owned(), name.into_owned()))
+            .collect())
     }
 
     #[test]
@@ -301,35 +276,62 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_json() {
-        assert!(matches!(
-            people("<html>oops</html>"),
-            Err(Invalid::NotJson(_))
-        ));
-        assert!(matches!(
-            people(r#"{"message":"success","people":["#),
-            Err(Invalid::NotJson(_))
-        ));
-        assert!(matches!(
-            people(r#"{"message":"success","people":[]} x"#),
-            Err(Invalid::NotJson(_))
-        ));
-        assert!(matches!(people(""), Err(Invalid::NotJson(_))));
+        for body in [
+            "<html>oops</html>",
+            r#"{"message":"success","people":["#,
+            r#"{"message":"success","people":[]} x"#,
+            "",
+        ] {
+            match people(body) {
+                Err(Invalid::Json(JsonError::NotJson { .. })) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_what_clickhouse_cannot_read() {
+        for body in [
+            r#"{"message":"success","people":[],"note":"\ud83d"}"#,
+            r#"{"message":"success","people":[],"n":1e309}"#,
+        ] {
+            match people(body) {
+                Err(Invalid::Json(JsonError::Unreadable { .. })) => {}
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        match people(r#"{"message":"success","people":[{"craft":"A","name":"x","craft":"B"}]}"#) {
+            Err(Invalid::Json(JsonError::DuplicateKey { key, .. })) => assert_eq!(key, "\"craft\""),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
     fn refuses_the_wrong_shape() {
         let cases = [
-            (r#"[1, 2]"#, "object"),
+            (
+                r#"[1, 2]"#,
+                "the answer has no /message, expected \"success\"",
+            ),
             (
                 r#"{"message":"failure","people":[]}"#,
-                "`message` is \"failure\"",
+                "the answer's /message is \"failure\", expected \"success\"",
             ),
-            (r#"{"people":[]}"#, "no `message`"),
-            (r#"{"message":"success"}"#, "no `people` array"),
-            (r#"{"message":"success","people":{}}"#, "array"),
+            (
+                r#"{"people":[]}"#,
+                "the answer has no /message, expected \"success\"",
+            ),
+            (
+                r#"{"message":"success"}"#,
+                "the answer has no /people (--records)",
+            ),
+            (
+                r#"{"message":"success","people":{}}"#,
+                "the answer's /people is {}, not an array of records (--records)",
+            ),
             (
                 r#"{"message":"success","people":[["ISS","Oleg"]]}"#,
-                "person 0 to be an object",
+                "record 0 of /people is [\"ISS\",\"Oleg\"], not an object",
             ),
             (
                 r#"{"message":"success","people":[{"craft":"ISS"}]}"#,
@@ -337,60 +339,76 @@ mod tests {
             ),
             (
                 r#"{"message":"success","people":[{"craft":"ISS","name":"a"},{"craft":1,"name":"b"}]}"#,
-                "person 1: `craft` is not a string",
+                "person 1: `craft` is 1, not a string",
             ),
             (
                 r#"{"message":"success","people":[{"craft":"ISS","name":null}]}"#,
-                "person 0: `name` is not a string",
+                "person 0: `name` is null, not a string",
             ),
         ];
         for (body, expected) in cases {
             match people(body) {
-                Err(Invalid::WrongShape(message)) => {
-                    assert!(message.contains(expected), "{body}: {message}")
-                }
-                other => panic!("{body}: {other:?}"),
+                Err(invalid) => assert_eq!(invalid.to_string(), expected, "{body}"),
+                Ok(found) => panic!("{body}: accepted {found:?}"),
             }
         }
     }
 
     #[test]
+    fn generic_records_and_requirements() {
+        let shape = Shape {
+            records: Some(Pointer::parse("/data/items").unwrap()),
+            require: vec![Required::parse("/ok=true").unwrap()],
+            people: false,
+            page_value: Some(Pointer::parse("/next").unwrap()),
+        };
+        let body = br#"{"ok": true, "data": {"items": [{"id": 1}, {"id": 2, "tags": ["a"]}]}, "next": "/p2"}"#;
+        let answer = check(body.to_vec(), &shape).unwrap();
+        assert_eq!(
+            answer.records().collect::<Vec<_>>(),
+            [r#"{"id":1}"#, r#"{"id":2,"tags":["a"]}"#]
+        );
+        assert_eq!(answer.record_count(), 2);
+        assert_eq!(answer.page_value(&shape), Some("\"/p2\""));
+        let top = Shape {
+            records: Some(Pointer::parse("").unwrap()),
+            ..Shape::any()
+        };
+        let answer = check(b"[{\"a\":1}]".to_vec(), &top).unwrap();
+        assert_eq!(answer.records().count(), 1);
+        let error = check(br#"{"ok": false, "data": {"items": []}}"#.to_vec(), &shape)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(error, "the answer's /ok is false, expected true");
+    }
+
+    #[test]
+    fn requirements_parse() {
+        assert_eq!(
+            Required::parse("/message=\"success\"").unwrap().value,
+            serde_json::Value::from("success")
+        );
+        assert!(
+            Required::parse("/message=success")
+                .unwrap_err()
+                .contains("needs quotes")
+        );
+        assert!(Required::parse("message").is_err());
+        assert!(
+            Required::parse("message=1").is_err(),
+            "a pointer starts with /"
+        );
+    }
+
+    #[test]
     fn any_json_for_the_udf() {
-        assert!(check_json(br#"{"a": [1, 2]}"#).is_ok());
-        assert!(check_json(b"42").is_ok());
-        assert!(check_json(b"{oops").is_err());
-    }
-
-    #[test]
-    fn compaction_keeps_the_value() {
-        let documents = [
-            "{}",
-            " [ ] ",
-            "{\"a\":\"\\\\\"}",
-            "{ \"k\" : \"ends with backslash \\\\\" , \"q\" : \"\\\" quoted \\\" \" }",
-            "[1, 2.5e3, true, false, null, \"\\u00e9 \\ud83d\\ude80 tab\\t\"]",
-            "\n\t{\"people\" :\r\n [ {\"name\": \"a  b\"} ] }\n",
-            "\"   spaces inside   \"",
-        ];
-        for document in documents {
-            let mut compact = document.as_bytes().to_vec();
-            compact_in_place(&mut compact);
-            let before: serde_json::Value = serde_json::from_str(document).unwrap();
-            let after: serde_json::Value = serde_json::from_slice(&compact).unwrap();
-            assert_eq!(before, after, "{document}");
-            let mut again = compact.clone();
-            compact_in_place(&mut again);
-            // Whitespace left outside a string would be removed by a second pass.
-            assert_eq!(again, compact, "idempotent: {document}");
-        }
-    }
-
-    #[test]
-    fn compacts_outside_strings_only() {
-        let mut json = b"{ \"a b\" : [1, \"x \\\" y\\\\\" ,\n\t{\"c\":\r\n null} ] }".to_vec();
-        compact_in_place(&mut json);
-        assert_eq!(json, b"{\"a b\":[1,\"x \\\" y\\\\\",{\"c\":null}]}");
-        let value: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(value["a b"][1], "x \" y\\");
+        assert_eq!(
+            check(br#"{"a": [1, 2]}"#.to_vec(), &Shape::any())
+                .unwrap()
+                .payload(),
+            r#"{"a":[1,2]}"#
+        );
+        assert!(check(b"42".to_vec(), &Shape::any()).is_ok());
+        assert!(check(b"{oops".to_vec(), &Shape::any()).is_err());
     }
 }

@@ -1,38 +1,141 @@
-//! `astro fetch`: one validated answer, printed as rows only once it is complete.
+//! `astro fetch`: every page fetched and validated, then printed as rows, all or nothing.
 
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 
 use anyhow::{Context, Result};
 
 use super::hint_for_default_url;
 use crate::api;
 use crate::cli::{FetchArgs, OutputKind};
+use crate::formats::{Format, tsv_unescape};
 
 pub(super) async fn run(args: FetchArgs) -> Result<()> {
-    let url = args.api.url().map_err(anyhow::Error::msg)?;
-    let client = args.api.client()?;
-    let hint = |error| hint_for_default_url(error, args.api.is_default_url());
-    // Both arms write only once the whole answer is fetched and validated.
-    let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let written = match args.output {
-        OutputKind::Raw => {
-            let row = api::fetch_raw(&client, &url).await.map_err(hint)?;
-            // Escaped straight into stdout: no second copy of a large payload in memory.
-            args.format.write_raw(&mut stdout, &row)
-        }
-        OutputKind::People => {
-            let answer = api::fetch_people(&client, &url).await.map_err(hint)?;
-            let rows = args.format.people(answer.fetched_at);
-            let mut written = Ok(());
-            answer.for_each(|person| {
-                if written.is_ok() {
-                    written = rows.write(&mut stdout, &person.craft, &person.name);
-                }
-            });
-            written
-        }
+    let cursor = if args.cursor_stdin {
+        let input = read_input().context("cannot read the cursor from standard input")?;
+        Some(
+            cursor_from_input(&input, args.format)?
+                .or_else(|| args.cursor_initial.clone())
+                .context(
+                    "the input query gave no cursor (empty or NULL) and there is no --cursor-initial",
+                )?,
+        )
+    } else {
+        None
     };
-    written
+    let source = args
+        .api
+        .source(args.output == OutputKind::People, cursor.as_deref())?;
+    let pulled = api::pull(&source)
+        .await
+        .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
+    // Every page is fetched and valid: only now does anything reach stdout.
+    let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    write_rows(&mut stdout, &pulled, args.output, args.format)
         .and_then(|()| stdout.flush())
         .context("cannot write the rows to stdout")
+}
+
+fn write_rows(
+    out: &mut impl Write,
+    pulled: &api::Pulled,
+    output: OutputKind,
+    format: Format,
+) -> io::Result<()> {
+    match output {
+        OutputKind::Raw => {
+            for page in &pulled.pages {
+                // Escaped straight into stdout: no second copy of a large payload in memory.
+                format.write_raw(
+                    out,
+                    &page.source,
+                    pulled.fetched_at,
+                    page.attempts,
+                    page.answer.payload(),
+                )?;
+            }
+        }
+        OutputKind::People => {
+            let rows = format.people(pulled.fetched_at);
+            for page in &pulled.pages {
+                for (craft, name) in page.answer.people() {
+                    rows.write(out, &craft, &name)?;
+                }
+            }
+        }
+        OutputKind::Records => {
+            for page in &pulled.pages {
+                for record in page.answer.records() {
+                    format.write_record(out, record)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The whole of standard input: the row of executable()'s input query (small; capped so a
+/// runaway input query cannot fill memory).
+fn read_input() -> io::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    io::stdin().lock().take(1 << 20).read_to_end(&mut input)?;
+    Ok(input)
+}
+
+/// The cursor in the first input row, as ClickHouse sends it in the executable's format: a
+/// TabSeparated field (`\N` is NULL) or a JSONEachRow object's first value. `None`: no row,
+/// an empty value or NULL.
+fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
+    let line = input
+        .split(|&byte| byte == b'\n')
+        .next()
+        .unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Ok(None);
+    }
+    let value = match format {
+        Format::TabSeparated => {
+            if line == b"\\N" {
+                return Ok(None);
+            }
+            let field = line.split(|&byte| byte == b'\t').next().unwrap_or_default();
+            String::from_utf8(tsv_unescape(field)).context("the cursor is not UTF-8")?
+        }
+        Format::JsonEachRow => {
+            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)
+                .context(
+                    "the input row is not a JSON object (is the input query's format JSONEachRow?)",
+                )?;
+            match row.into_iter().next().map(|(_, value)| value) {
+                None | Some(serde_json::Value::Null) => return Ok(None),
+                Some(serde_json::Value::String(text)) => text,
+                Some(other) => other.to_string(),
+            }
+        }
+    };
+    Ok((!value.is_empty()).then_some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_from_the_input_row() {
+        let tsv = |input: &[u8]| cursor_from_input(input, Format::TabSeparated).unwrap();
+        assert_eq!(tsv(b""), None);
+        assert_eq!(tsv(b"\n"), None);
+        assert_eq!(tsv(b"\\N\n"), None);
+        assert_eq!(
+            tsv(b"2026-01-01 00:00:00.000\n"),
+            Some("2026-01-01 00:00:00.000".into())
+        );
+        assert_eq!(tsv(b"a\\tb\tignored\n"), Some("a\tb".into()));
+        let json = |input: &[u8]| cursor_from_input(input, Format::JsonEachRow).unwrap();
+        assert_eq!(json(b"{\"maxOrNull(ts)\":null}\n"), None);
+        assert_eq!(json(b"{\"c\":\"x y\"}\n"), Some("x y".into()));
+        assert_eq!(json(b"{\"c\":42}\n"), Some("42".into()));
+        assert_eq!(json(b"{}\n"), None);
+        assert!(cursor_from_input(b"[1]", Format::JsonEachRow).is_err());
+    }
 }

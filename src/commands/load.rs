@@ -19,36 +19,49 @@ const RAW_TABLE: &str = "raw_data";
 pub(super) async fn run(args: LoadArgs) -> Result<()> {
     // Connection settings are checked before the fetch: a bad URL should not cost an API call.
     let server = args.clickhouse.server(true)?;
-    let url = args.api.url().map_err(anyhow::Error::msg)?;
-    let client = args.api.client()?;
-    let row = api::fetch_raw(&client, &url)
+    let source = args.api.source(false, None)?;
+    let pulled = api::pull(&source)
         .await
         .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
+    // One raw row per page, all with the fetch's time.
+    let rows: Vec<RawRow> = pulled
+        .pages
+        .into_iter()
+        .map(|page| RawRow {
+            source: page.source,
+            fetched_at: pulled.fetched_at,
+            attempts: page.attempts,
+            payload: page.answer.into_payload(),
+        })
+        .collect();
     let table = format!("{}.{RAW_TABLE}", args.clickhouse.clickhouse_database);
-    let insert_attempts = insert_raw(&server, &table, &row).await?;
+    let insert_attempts = insert_raw(&server, &table, &rows).await?;
     // Quiet on success (cron mails whatever a job prints); -v tells what landed.
     log!(
-        "loaded 1 row into {table} on {}: {}, fetched_at {} after {} fetch attempt{}, {} insert attempt{}",
+        "loaded {} row{} into {table} on {}: {}, fetched_at {}, {} insert attempt{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
         server.url(),
-        row.source,
-        row.fetched_at.to_clickhouse(),
-        row.attempts,
-        if row.attempts == 1 { "" } else { "s" },
+        rows[0].source,
+        pulled.fetched_at.to_clickhouse(),
         insert_attempts,
         if insert_attempts == 1 { "" } else { "s" },
     );
     Ok(())
 }
 
-/// The token that makes a retried INSERT of this row a duplicate block for the server.
-fn deduplication_token(row: &RawRow) -> String {
-    // The fingerprint tells sources apart; fetched_at (milliseconds) the fetches of one source.
-    let hash = fnv1a(row.source.as_bytes());
-    format!("astro-raw-{hash:016x}-{}", row.fetched_at.as_millis())
+/// The token that makes a retried INSERT of these rows a duplicate block for the server.
+fn deduplication_token(rows: &[RawRow]) -> String {
+    // The fingerprint tells sources (and page sets) apart; fetched_at (milliseconds) the
+    // fetches of one source.
+    let sources: Vec<&str> = rows.iter().map(|row| row.source.as_str()).collect();
+    let hash = fnv1a(sources.join("\n").as_bytes());
+    let fetched_at = rows.first().map_or(0, |row| row.fetched_at.as_millis());
+    format!("astro-raw-{hash:016x}-{fetched_at}")
 }
 
-/// Inserts the row as one INSERT statement (one block: all or nothing) and returns the number
-/// of requests it took.
+/// Inserts the rows (one per page) as one INSERT statement (one block: all or nothing) and
+/// returns the number of requests it took.
 ///
 /// Why a retried insert cannot duplicate the row: a retry happens only when the previous request
 /// failed, but the server may still have committed it (the answer was lost). The retry sends the
@@ -62,8 +75,8 @@ fn deduplication_token(row: &RawRow) -> String {
 ///   written at all; with `deduplicate_blocks_in_dependent_materialized_views = 1` the block the
 ///   view writes into `people` is deduplicated the same way (checked on the embedded engine,
 ///   26.9: without it the view's block lands twice, and only ReplacingMergeTree collapses it).
-async fn insert_raw(server: &Server, table: &str, row: &RawRow) -> Result<u32, ServerError> {
-    let token = deduplication_token(row);
+async fn insert_raw(server: &Server, table: &str, rows: &[RawRow]) -> Result<u32, ServerError> {
+    let token = deduplication_token(rows);
     let timeout = Some(server.timeout());
     let what = format!("insert into {table}");
     let ((), attempts) = server
@@ -75,7 +88,9 @@ async fn insert_raw(server: &Server, table: &str, row: &RawRow) -> Result<u32, S
                 .with_setting("insert_deduplication_token", token.as_str())
                 .with_setting("deduplicate_blocks_in_dependent_materialized_views", "1")
                 .with_timeouts(timeout, timeout);
-            insert.write(row).await?;
+            for row in rows {
+                insert.write(row).await?;
+            }
             insert.end().await
         })
         .await?;
@@ -95,19 +110,16 @@ mod tests {
             attempts: 1,
             payload: "{}".to_owned(),
         };
-        let a = deduplication_token(&row("http://a/astros.json", 1_700_000_000_123));
-        assert_eq!(
-            a,
-            deduplication_token(&row("http://a/astros.json", 1_700_000_000_123))
-        );
+        let token = |source: &str, millis| deduplication_token(&[row(source, millis)]);
+        let a = token("http://a/astros.json", 1_700_000_000_123);
+        assert_eq!(a, token("http://a/astros.json", 1_700_000_000_123));
         assert!(a.ends_with("-1700000000123"), "{a}");
-        assert_ne!(
-            a,
-            deduplication_token(&row("http://b/astros.json", 1_700_000_000_123))
-        );
-        assert_ne!(
-            a,
-            deduplication_token(&row("http://a/astros.json", 1_700_000_000_124))
-        );
+        assert_ne!(a, token("http://b/astros.json", 1_700_000_000_123));
+        assert_ne!(a, token("http://a/astros.json", 1_700_000_000_124));
+        let pages = deduplication_token(&[
+            row("http://a/astros.json", 1_700_000_000_123),
+            row("http://a/astros.json?page=2", 1_700_000_000_123),
+        ]);
+        assert_ne!(a, pages);
     }
 }

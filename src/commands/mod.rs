@@ -34,13 +34,7 @@ pub(crate) fn run(command: Command) -> Result<()> {
 
 /// When the built-in default URL cannot be reached, the line says how to fetch elsewhere.
 fn hint_for_default_url(error: crate::api::AnswerError, is_default: bool) -> anyhow::Error {
-    use crate::http::AttemptError;
-    let unreachable = matches!(
-        &error,
-        crate::api::AnswerError::Fetch(fetch)
-            if matches!(fetch.last, AttemptError::Connect(_) | AttemptError::TimedOut { .. })
-    );
-    if is_default && unreachable {
+    if is_default && error.is_unreachable() {
         anyhow::anyhow!(
             "{} (the built-in default API; point astro at another endpoint with --url or ASTRO_API_URL)",
             crate::messages::failure_line(&anyhow::Error::new(error))

@@ -14,7 +14,7 @@ use url::Url;
 use crate::api;
 use crate::cli::UdfArgs;
 use crate::formats::{tsv_unescape, write_tsv_escaped};
-use crate::http::{Block, Client};
+use crate::http::{Client, Shared, SharedKind};
 
 /// The most rows a chunk header may announce. ClickHouse's blocks hold at most a few hundred
 /// thousand rows; a larger count is a broken or hostile peer, refused before any work.
@@ -52,7 +52,11 @@ pub(super) fn serve(
             let Some(row) = next_line()? else { break };
             vec![row]
         };
-        let limits = Block::new(args.block_timeout, args.max_block_bytes);
+        let limits = Shared::new(
+            SharedKind::UdfBlock,
+            args.block_timeout,
+            args.max_block_bytes,
+        );
         let answers = runtime.block_on(answer_block(&client, &block, &limits, concurrency))?;
         for answer in &answers {
             write_tsv_escaped(&mut output, answer.as_bytes())?;
@@ -87,7 +91,7 @@ fn parse_chunk_header(line: &[u8]) -> Result<u64> {
 async fn answer_block(
     client: &Client,
     rows: &[Vec<u8>],
-    limits: &Block,
+    limits: &Shared,
     concurrency: usize,
 ) -> Result<Vec<String>> {
     let total = rows.len();

@@ -158,15 +158,18 @@ fn client_errors_are_not_retried() {
 
 #[test]
 fn invalid_answers_fail_without_retry() {
-    let cases: [(&[u8], &str); 5] = [
-        (b"<html>maintenance</html>", "not JSON"),
+    let cases: [(&[u8], &str); 8] = [
+        (
+            b"<html>maintenance</html>",
+            "the answer is not JSON at line 1, column 1",
+        ),
         (
             br#"{"message": "failure", "people": []}"#,
-            "`message` is \"failure\"",
+            "the answer's /message is \"failure\", expected \"success\"",
         ),
         (
             br#"{"message": "success", "number": 0}"#,
-            "no `people` array",
+            "the answer has no /people",
         ),
         (
             br#"{"message": "success", "people": [{"craft": "ISS"}]}"#,
@@ -174,7 +177,20 @@ fn invalid_answers_fail_without_retry() {
         ),
         (
             br#"{"message": "success", "people": [{"craft": "ISS", "name": 7}]}"#,
-            "`name` is not a string",
+            "person 0: `name` is 7, not a string",
+        ),
+        // What ClickHouse could not read, or would read otherwise, is refused too.
+        (
+            br#"{"message": "success", "people": [], "note": "\ud83d"}"#,
+            "JSON that ClickHouse cannot read at line 1, column",
+        ),
+        (
+            br#"{"message": "success", "people": [], "n": 1e309}"#,
+            "JSON that ClickHouse cannot read at line 1, column",
+        ),
+        (
+            br#"{"message": "success", "people": [{"craft": "A", "name": "x", "craft": "B"}]}"#,
+            "duplicate key \"craft\"",
         ),
     ];
     for (body, expected) in cases {

@@ -612,3 +612,14 @@ def test_cli_ingest_summary_counts_people_now(tmp_path, api):
     # The time in the line is the fetch's fetched_at.
     at = run_cli(tmp_path, "sql", "SELECT toString(fetched_at) FROM astro.latest_fetch").stdout.strip()
     assert f" at {at} UTC)" in empty.stderr
+
+
+def test_every_shipped_xml_file_is_well_formed():
+    # A server (or the embedded engine) skips a malformed function or dictionary file with
+    # only a log line: the UDF would then simply not exist (e.g. `--` inside an XML comment).
+    import xml.etree.ElementTree as ElementTree
+
+    files = sorted((embedded.REPO_ROOT / "clickhouse_config").rglob("*.xml"))
+    assert len(files) >= 4
+    for path in files:
+        ElementTree.parse(path)

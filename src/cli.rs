@@ -574,6 +574,7 @@ impl ApiArgs {
                 require: Vec::new(),
                 people,
                 page_value: None,
+                every_object: false,
             },
         };
         shape.require.extend(self.require.iter().cloned());

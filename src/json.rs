@@ -372,6 +372,9 @@ pub(crate) struct Wanted<'a> {
     pub(crate) records: Option<&'a Pointer>,
     /// At most [`Wanted::MAX_VALUES`].
     pub(crate) values: &'a [Pointer],
+    /// Refuse duplicate keys in every object, not only in those astro reads: for answers
+    /// handed on whole (the UDF's), so that no reader of them can pick another key.
+    pub(crate) every_object: bool,
 }
 
 impl Wanted<'_> {
@@ -1114,7 +1117,7 @@ impl Book<'_> {
         }
         self.stack.push(Frame {
             object,
-            check_keys: slot.check_keys,
+            check_keys: slot.check_keys || (object && self.wanted.every_object),
             records,
             targets: slot.targets,
             below: slot.below,
@@ -1495,6 +1498,7 @@ mod tests {
         let wanted = Wanted {
             records: Some(&records),
             values: &[],
+            every_object: false,
         };
         parse(doc.to_vec(), &wanted)
     }
@@ -1807,6 +1811,7 @@ mod tests {
         let wanted = Wanted {
             records: None,
             values: &value,
+            every_object: false,
         };
         let error = parse(br#"{"meta":{"next":1,"next":2}}"#.to_vec(), &wanted).unwrap_err();
         assert!(
@@ -1817,6 +1822,7 @@ mod tests {
         let wanted = Wanted {
             records: None,
             values: &slashes,
+            every_object: false,
         };
         let error = parse(br#"{"a/b":{"c":1,"c":2}}"#.to_vec(), &wanted).unwrap_err();
         assert!(
@@ -1952,6 +1958,7 @@ mod tests {
         let wanted = Wanted {
             records: Some(&people_at),
             values: &values,
+            every_object: false,
         };
         let doc = br#"{ "message": "success", "meta": { "next": "https://x/?p=2", "n": 1 },
             "pages": [ 10, [ 20 ] ], "obj": { "01": "key" }, "\u00e9": -1.5,
@@ -2247,7 +2254,7 @@ mod tests {
             spaced(&doc, &spaces, &mut random, &mut 0);
             let items_at = pointer("/data/items");
             let values = [pointer("/meta")];
-            let wanted = Wanted { records: Some(&items_at), values: &values };
+            let wanted = Wanted { records: Some(&items_at), values: &values, every_object: false };
             for input in [&compact, &pretty, &random] {
                 let document = parse(input.clone().into_bytes(), &wanted).unwrap();
                 prop_assert_eq!(text(&document), compact.as_str());
@@ -2303,6 +2310,7 @@ mod tests {
         let wanted = Wanted {
             records: Some(&people_at),
             values: &[],
+            every_object: false,
         };
         // Each run gets its own copy of the body, made (and its pages touched) before the clock
         // starts and dropped after it stops: the figure is the scan alone.

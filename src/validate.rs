@@ -20,6 +20,8 @@ pub(crate) struct Shape {
     pub(crate) people: bool,
     /// A value a page must yield when it has one (a next-page URL, a cursor).
     pub(crate) page_value: Option<Pointer>,
+    /// Refuse duplicate keys in every object (answers handed on whole).
+    pub(crate) every_object: bool,
 }
 
 /// `--require POINTER=JSON`.
@@ -54,16 +56,19 @@ impl Shape {
             }],
             people: true,
             page_value: None,
+            every_object: false,
         }
     }
 
-    /// Any JSON value (the UDF's answers).
+    /// Any JSON value (the UDF's answers), with no duplicate key in any object: the answer
+    /// goes to SQL users whole, and every reader must read it the same way.
     pub(crate) fn any() -> Self {
         Self {
             records: None,
             require: Vec::new(),
             people: false,
             page_value: None,
+            every_object: true,
         }
     }
 }
@@ -123,6 +128,7 @@ pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
     let wanted = Wanted {
         records: shape.records.as_ref(),
         values: &values,
+        every_object: shape.every_object,
     };
     let document = json::parse(body, &wanted)?;
     for (index, required) in shape.require.iter().enumerate() {
@@ -361,6 +367,7 @@ mod tests {
             require: vec![Required::parse("/ok=true").unwrap()],
             people: false,
             page_value: Some(Pointer::parse("/next").unwrap()),
+            every_object: false,
         };
         let body = br#"{"ok": true, "data": {"items": [{"id": 1}, {"id": 2, "tags": ["a"]}]}, "next": "/p2"}"#;
         let answer = check(body.to_vec(), &shape).unwrap();
@@ -409,6 +416,11 @@ mod tests {
             r#"{"a":[1,2]}"#
         );
         assert!(check(b"42".to_vec(), &Shape::any()).is_ok());
+        // A duplicate anywhere in an answer handed on whole is refused.
+        match check(br#"{"a": [{"b": 1, "b": 2}]}"#.to_vec(), &Shape::any()) {
+            Err(Invalid::Json(JsonError::DuplicateKey { key, .. })) => assert_eq!(key, "\"b\""),
+            other => panic!("{other:?}"),
+        }
         assert!(check(b"{oops".to_vec(), &Shape::any()).is_err());
     }
 }

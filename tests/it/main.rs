@@ -6,6 +6,7 @@ mod fetch;
 mod hostile;
 mod install;
 mod load;
+mod records;
 mod support;
 mod tls;
 mod udf;

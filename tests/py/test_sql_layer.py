@@ -623,3 +623,59 @@ def test_every_shipped_xml_file_is_well_formed():
     assert len(files) >= 4
     for path in files:
         ElementTree.parse(path)
+
+
+# -- whatever astro accepts, ClickHouse parses ------------------------------------------------------
+
+def _crew_with(extra: str) -> bytes:
+    """The Open Notify answer for CREW with `extra` (raw JSON text) as one more member."""
+    people = ",".join(json.dumps({"craft": c, "name": n}) for c, n in CREW)
+    return f'{{"message": "success", "number": {len(CREW)}, "people": [{people}], {extra}}}'.encode()
+
+
+# Answers ClickHouse's JSON functions cannot read (or would read otherwise), each of which once
+# landed in raw_data while the MV wrote no people, with no error.
+UNREADABLE = {
+    "lone_surrogate": (_crew_with('"note": "\\ud83d"'), "lone surrogate"),
+    "number_beyond_float64": (_crew_with('"n": 1e309'), "JSON that ClickHouse cannot read"),
+    "nested_1100_deep": (_crew_with('"deep": ' + "[" * 1100 + "]" * 1100), "JSON that ClickHouse cannot read"),
+    "duplicate_craft": (
+        b'{"message": "success", "people": [{"craft": "A", "name": "x", "craft": "B"}]}',
+        'duplicate key "craft"'),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_what_clickhouse_cannot_read_is_refused_on_every_path(db, api, api_url, case):
+    body, reason = UNREADABLE[case]
+    # ClickHouse itself cannot read it the way astro would (the reason astro refuses it).
+    readable = db.scalar(f"SELECT isValidJSON(unhex('{body.hex()}'))")
+    assert readable == "0" or case == "duplicate_craft", readable
+    api.set_default("/astros.json", astros_reply(CREW))
+    db.ingest()
+    before = snapshot(db)
+    api.set_default("/astros.json", Reply(status=200, body=body))
+    for statement in ("INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw",
+                      "SELECT * FROM astro.fetch_people",
+                      f"SELECT astro_fetch('{api_url}')"):
+        with pytest.raises(embedded.QueryError) as info:
+            db.query(statement)
+        assert reason in str(info.value), (statement, str(info.value))
+    assert snapshot(db) == before
+    assert people_now(db) == sorted(CREW)
+
+
+def test_every_path_gives_the_same_people(db, api, api_url):
+    # Awkward but readable: escapes, a surrogate pair, a pretty answer, extra fields.
+    crew = [("ISS", r"Jo\u00e3o \ud83d\ude80"), (r"Tian\tgong", r"Ye \"Guangfu\"")]
+    people_json = ", ".join(f'{{"craft": "{c}", "name": "{n}", "age": 1.5e3}}' for c, n in crew)
+    body = f'{{\n  "message": "success",\n  "people": [ {people_json} ]\n}}'.encode()
+    api.set_default("/astros.json", Reply(status=200, body=body))
+    db.ingest()
+    via_mv = people_now(db)
+    via_view = sorted((r["craft"], r["name"]) for r in db.rows("SELECT craft, name FROM astro.fetch_people"))
+    answer = db.query(f"SELECT astro_fetch('{api_url}')", "RawBLOB")
+    via_udf = sorted((p["craft"], p["name"]) for p in json.loads(answer)["people"])
+    expected = sorted((json.loads(f'"{c}"'), json.loads(f'"{n}"')) for c, n in crew)
+    assert via_mv == via_view == via_udf == expected
+    assert db.scalar(f"SELECT isValidJSON(astro_fetch('{api_url}'))") == "1"

@@ -91,5 +91,5 @@ def test_records_map_onto_the_declared_columns(db, api):
     raw = db.query(
         f"SELECT record FROM executable('astro fetch --url {url} --records /data --output records', "
         "TabSeparated, 'record String', SETTINGS check_exit_code = 1, stderr_reaction = 'log_last')",
-        "RawBLOB")
+        "TabSeparatedRaw")
     assert [json.loads(line) for line in raw.splitlines()] == events([1, 2])

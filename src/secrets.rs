@@ -25,8 +25,6 @@ pub(crate) enum HeaderError {
     TwoAuthorizations,
     #[error("--api-key-param {0} needs the key in ASTRO_API_KEY")]
     NoApiKey(String),
-    #[error("ASTRO_API_KEY is set, but no --api-key-param names the query parameter to send it in")]
-    NoApiKeyParam,
 }
 
 /// The secrets a request carries: headers (tokens, API keys, basic auth), and an API key sent
@@ -76,8 +74,9 @@ impl CredentialSources<'_> {
         let query = match (self.api_key_param, set(self.api_key)) {
             (Some(name), Some(key)) => Some((name.to_owned(), key.to_owned())),
             (Some(name), None) => return Err(HeaderError::NoApiKey(name.to_owned())),
-            (None, Some(_)) => return Err(HeaderError::NoApiKeyParam),
-            (None, None) => None,
+            // The server's environment is every executable's: a key set for one API's
+            // --api-key-param is not sent to the others.
+            (None, _) => None,
         };
         Ok(Credentials { headers, query })
     }

@@ -487,7 +487,6 @@ fn credential_mistakes_are_clear() {
             vec!["--api-key-param", "k"],
             "needs the key in ASTRO_API_KEY",
         ),
-        (vec![("ASTRO_API_KEY", "k")], vec![], "no --api-key-param"),
     ] {
         let mut all = vec!["fetch", "--url", url.as_str(), "--records", "/data"];
         all.extend(args);
@@ -499,6 +498,13 @@ fn credential_mistakes_are_clear() {
         server.requests().is_empty(),
         "nothing is fetched with broken credentials"
     );
+    // A key in the (shared) environment goes only where an --api-key-param asks for it.
+    let output = astro_with_env(
+        &["fetch", "--url", url.as_str(), "--records", "/data"],
+        &[("ASTRO_API_KEY", "SECRET-key")],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(server.requests()[0].query.is_empty());
 }
 
 #[test]

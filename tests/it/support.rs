@@ -398,6 +398,8 @@ pub fn astro_command(args: &[&str]) -> Command {
         "ASTRO_API_URL",
         "ASTRO_HEADERS_FILE",
         "ASTRO_BEARER_TOKEN",
+        "ASTRO_BASIC_AUTH",
+        "ASTRO_API_KEY",
         "CLICKHOUSE_URL",
         "CLICKHOUSE_USER",
         "CLICKHOUSE_PASSWORD",

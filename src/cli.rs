@@ -143,7 +143,7 @@ pub(crate) struct FetchArgs {
     pub(crate) format: Format,
 
     /// raw: one row per page with the whole answer; people: one row per person; records: one
-    /// row per record (with --format JSONEachRow, the record itself).
+    /// row per record.
     #[arg(long, value_enum, default_value = "raw")]
     pub(crate) output: OutputKind,
 
@@ -481,6 +481,13 @@ impl Cli {
                     (false, true) => Err(format!(
                         "--url holds {CURSOR_PLACEHOLDER}: give --cursor-stdin (and the input query) to fill it"
                     )),
+                    // ClickHouse sends the input query in the executable's format, and a
+                    // RowBinary value cannot be read without its type.
+                    (true, true) if args.format.is_binary() => Err(
+                        "--cursor-stdin reads the input row as TabSeparated or JSONEachRow, \
+                         not RowBinary: use another --format for an incremental load"
+                            .to_owned(),
+                    ),
                     _ => Ok(()),
                 }
             }
@@ -861,6 +868,7 @@ mod tests {
             ("TabSeparated", Format::TabSeparated),
             ("TSV", Format::TabSeparated),
             ("JSONEachRow", Format::JsonEachRow),
+            ("RowBinary", Format::RowBinary),
         ] {
             let cli = parse(&["astro", "fetch", "--format", name]).unwrap();
             let Command::Fetch(args) = cli.command else {
@@ -884,7 +892,7 @@ mod tests {
 
     #[test]
     fn usage_errors_are_caught_at_parse_time() {
-        let cases: [(&[&str], &str); 12] = [
+        let cases: [(&[&str], &str); 13] = [
             (&["astro", "fetch", "--url", "not a url"], "not a valid URL"),
             (
                 &["astro", "fetch", "--url", "ftp://x/"],
@@ -914,6 +922,18 @@ mod tests {
             (
                 &["astro", "init", "--engine", "embedded"],
                 "needs --dry-run",
+            ),
+            (
+                &[
+                    "astro",
+                    "fetch",
+                    "--url",
+                    "http://x/?since={cursor}",
+                    "--cursor-stdin",
+                    "--format",
+                    "RowBinary",
+                ],
+                "not RowBinary",
             ),
         ];
         for (args, expected) in cases {

@@ -1,5 +1,6 @@
 //! The ClickHouse input formats astro writes rows in: TabSeparated (escaped exactly as
-//! ClickHouse writes it, so any string round-trips) and JSONEachRow.
+//! ClickHouse writes it, so any string round-trips), JSONEachRow, and RowBinary (every value
+//! as ClickHouse holds it in memory: nothing to escape on our side or to unescape on theirs).
 
 use std::io::{self, Write};
 
@@ -8,15 +9,50 @@ use serde::Serialize;
 
 #[cfg(doc)]
 use crate::rows::RawRow;
-use crate::rows::Timestamp;
+use crate::rows::{Column, Timestamp};
 
 /// The input format ClickHouse is told to expect in `executable(..., FORMAT, ...)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Format {
+    /// text, one row per line (records: one String column of JSON)
     #[value(name = "TabSeparated", alias = "TSV", alias = "tsv")]
     TabSeparated,
+    /// one JSON object per line (records: the record itself, mapped onto the declared columns)
     #[value(name = "JSONEachRow", alias = "jsoneachrow", alias = "ndjson")]
     JsonEachRow,
+    /// binary, nothing to escape or unescape; records as one String column of JSON
+    /// (`record String`), since astro does not know the types of their fields
+    #[value(name = "RowBinary", alias = "rowbinary")]
+    RowBinary,
+    /// RowBinary after a header of column names and types, which ClickHouse checks against
+    /// the declared structure: a wrong type or name fails the query instead of misreading
+    /// bytes
+    #[value(name = "RowBinaryWithNamesAndTypes")]
+    RowBinaryWithNamesAndTypes,
+}
+
+/// A RowBinary `String`: its length as a varint, then the bytes.
+fn write_binary_string(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
+    write_varint(out, value.len() as u64)?;
+    out.write_all(value)
+}
+
+/// An unsigned LEB128 varint, as RowBinary writes lengths and counts.
+fn write_varint(out: &mut impl Write, mut length: u64) -> io::Result<()> {
+    let mut varint = [0u8; 10];
+    let mut used = 0;
+    loop {
+        let low_bits = (length & 0x7f) as u8;
+        length >>= 7;
+        if length == 0 {
+            varint[used] = low_bits;
+            used += 1;
+            break;
+        }
+        varint[used] = low_bits | 0x80;
+        used += 1;
+    }
+    out.write_all(&varint[..used])
 }
 
 /// Writes `value` with ClickHouse's TabSeparated escaping: backslash, tab, newline and the
@@ -77,6 +113,28 @@ pub(crate) fn tsv_unescape(field: &[u8]) -> Vec<u8> {
 }
 
 impl Format {
+    /// RowBinary or RowBinaryWithNamesAndTypes: values as ClickHouse holds them, which cannot
+    /// be read back without knowing their types.
+    pub(crate) fn is_binary(self) -> bool {
+        matches!(self, Format::RowBinary | Format::RowBinaryWithNamesAndTypes)
+    }
+
+    /// What comes before the first row: for RowBinaryWithNamesAndTypes the column count, the
+    /// names and the types; nothing for the other formats.
+    pub(crate) fn write_header(self, out: &mut impl Write, columns: &[Column]) -> io::Result<()> {
+        if self != Format::RowBinaryWithNamesAndTypes {
+            return Ok(());
+        }
+        write_varint(out, columns.len() as u64)?;
+        for column in columns {
+            write_binary_string(out, column.name.as_bytes())?;
+        }
+        for column in columns {
+            write_binary_string(out, column.clickhouse_type.as_bytes())?;
+        }
+        Ok(())
+    }
+
     /// Writes one row of [`crate::rows::RAW_COLUMNS`]: the fields of a [`RawRow`], borrowed,
     /// so that a large payload is escaped straight from where it is.
     pub(crate) fn write_raw(
@@ -87,11 +145,10 @@ impl Format {
         attempts: u32,
         payload: &str,
     ) -> io::Result<()> {
-        let fetched_at = fetched_at.to_clickhouse();
         match self {
             Format::TabSeparated => {
                 write_tsv_escaped(out, source.as_bytes())?;
-                write!(out, "\t{fetched_at}\t{attempts}\t")?;
+                write!(out, "\t{}\t{attempts}\t", fetched_at.to_clickhouse())?;
                 write_tsv_escaped(out, payload.as_bytes())?;
                 out.write_all(b"\n")
             }
@@ -99,11 +156,17 @@ impl Format {
                 out,
                 &RawJson {
                     source,
-                    fetched_at: &fetched_at,
+                    fetched_at: &fetched_at.to_clickhouse(),
                     attempts,
                     payload,
                 },
             ),
+            Format::RowBinary | Format::RowBinaryWithNamesAndTypes => {
+                write_binary_string(out, source.as_bytes())?;
+                out.write_all(&fetched_at.as_millis().to_le_bytes())?;
+                out.write_all(&attempts.to_le_bytes())?;
+                write_binary_string(out, payload.as_bytes())
+            }
         }
     }
 
@@ -114,6 +177,9 @@ impl Format {
         match self {
             Format::TabSeparated => write_tsv_escaped(out, record.as_bytes())?,
             Format::JsonEachRow => out.write_all(record.as_bytes())?,
+            Format::RowBinary | Format::RowBinaryWithNamesAndTypes => {
+                return write_binary_string(out, record.as_bytes());
+            }
         }
         out.write_all(b"\n")
     }
@@ -123,7 +189,8 @@ impl Format {
     pub(crate) fn people(self, fetched_at: Timestamp) -> PeopleRows {
         PeopleRows {
             format: self,
-            fetched_at: fetched_at.to_clickhouse(),
+            fetched_at,
+            fetched_at_text: fetched_at.to_clickhouse(),
         }
     }
 }
@@ -131,7 +198,8 @@ impl Format {
 /// Writes the rows of [`crate::rows::PEOPLE_COLUMNS`] for one fetch.
 pub(crate) struct PeopleRows {
     format: Format,
-    fetched_at: String,
+    fetched_at: Timestamp,
+    fetched_at_text: String,
 }
 
 impl PeopleRows {
@@ -142,7 +210,7 @@ impl PeopleRows {
                 out.write_all(b"\t")?;
                 write_tsv_escaped(out, name.as_bytes())?;
                 out.write_all(b"\t")?;
-                out.write_all(self.fetched_at.as_bytes())?;
+                out.write_all(self.fetched_at_text.as_bytes())?;
                 out.write_all(b"\n")
             }
             Format::JsonEachRow => write_json_line(
@@ -150,9 +218,14 @@ impl PeopleRows {
                 &PersonJson {
                     craft,
                     name,
-                    fetched_at: &self.fetched_at,
+                    fetched_at: &self.fetched_at_text,
                 },
             ),
+            Format::RowBinary | Format::RowBinaryWithNamesAndTypes => {
+                write_binary_string(out, craft.as_bytes())?;
+                write_binary_string(out, name.as_bytes())?;
+                out.write_all(&self.fetched_at.as_millis().to_le_bytes())
+            }
         }
     }
 }
@@ -254,6 +327,87 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "{\"source\":\"http://x/a\",\"fetched_at\":\"2026-01-01 00:00:00.000\",\"attempts\":2,\"payload\":\"{\\\"a\\\":\\\"b\\\\tc\\\"}\"}\n"
         );
+    }
+
+    #[test]
+    fn rowbinary_lengths_are_leb128() {
+        for (length, varint) in [
+            (0u64, &[0x00][..]),
+            (1, &[0x01]),
+            (127, &[0x7f]),
+            (128, &[0x80, 0x01]),
+            (300, &[0xac, 0x02]),
+            (16_383, &[0xff, 0x7f]),
+            (16_384, &[0x80, 0x80, 0x01]),
+            (
+                u64::MAX,
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            ),
+        ] {
+            let mut out = Vec::new();
+            write_varint(&mut out, length).unwrap();
+            assert_eq!(out, varint, "{length}");
+        }
+        let mut out = Vec::new();
+        write_binary_string(&mut out, &[b'x'; 200]).unwrap();
+        assert_eq!(&out[..2], &[0xc8, 0x01]);
+        assert_eq!(out.len(), 202);
+    }
+
+    #[test]
+    fn rowbinary_rows() {
+        let at = Timestamp::from_millis(0x0102_0304_0506);
+        let mut out = Vec::new();
+        Format::RowBinary
+            .write_raw(&mut out, "s", at, 0x0a0b_0c0d, "{\"a\":\"\\t\"}")
+            .unwrap();
+        let mut expected = vec![1, b's', 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0];
+        expected.extend([0x0d, 0x0c, 0x0b, 0x0a, 10]);
+        expected.extend(b"{\"a\":\"\\t\"}");
+        assert_eq!(out, expected);
+
+        let mut out = Vec::new();
+        let rows = Format::RowBinary.people(at);
+        rows.write(&mut out, "ISS", "tab\there").unwrap();
+        rows.write(&mut out, "", "").unwrap();
+        let mut expected = vec![3];
+        expected.extend(b"ISS");
+        expected.push(8);
+        expected.extend(b"tab\there");
+        expected.extend([0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0]);
+        expected.extend([0, 0, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0]);
+        assert_eq!(out, expected);
+
+        let mut out = Vec::new();
+        Format::RowBinaryWithNamesAndTypes
+            .write_record(&mut out, "{}")
+            .unwrap();
+        assert_eq!(out, [2, b'{', b'}']);
+    }
+
+    #[test]
+    fn the_header_names_and_types_the_columns() {
+        let mut out = Vec::new();
+        Format::RowBinaryWithNamesAndTypes
+            .write_header(&mut out, crate::rows::PEOPLE_COLUMNS)
+            .unwrap();
+        let mut expected = vec![3];
+        for text in ["craft", "name", "fetched_at", "String", "String"] {
+            expected.push(text.len() as u8);
+            expected.extend(text.as_bytes());
+        }
+        expected.push(20);
+        expected.extend(b"DateTime64(3, 'UTC')");
+        assert_eq!(out, expected);
+        for format in [Format::RowBinary, Format::TabSeparated, Format::JsonEachRow] {
+            let mut out = Vec::new();
+            format
+                .write_header(&mut out, crate::rows::RAW_COLUMNS)
+                .unwrap();
+            assert!(out.is_empty(), "{format:?}");
+        }
+        assert!(Format::RowBinary.is_binary() && Format::RowBinaryWithNamesAndTypes.is_binary());
+        assert!(!Format::TabSeparated.is_binary() && !Format::JsonEachRow.is_binary());
     }
 
     proptest::proptest! {

@@ -20,17 +20,48 @@ pub(crate) struct RawRow {
     pub(crate) payload: String,
 }
 
-/// The column list of [`RawRow`], as `executable()` and `CREATE TABLE` declare it (the SQL
-/// files are tested against it).
-#[cfg(test)]
-pub(crate) const RAW_COLUMNS: &str =
-    "source String, fetched_at DateTime64(3, 'UTC'), attempts UInt32, payload String";
+/// A column of the rows astro prints, as `executable()` and `CREATE TABLE` declare it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) clickhouse_type: &'static str,
+}
 
-/// The columns of `astro fetch --output people`: one row per person (the SQL files are tested
-/// against it).
+const fn column(name: &'static str, clickhouse_type: &'static str) -> Column {
+    Column {
+        name,
+        clickhouse_type,
+    }
+}
+
+/// The columns of [`RawRow`] (the SQL files are tested against them).
+pub(crate) const RAW_COLUMNS: &[Column] = &[
+    column("source", "String"),
+    column("fetched_at", "DateTime64(3, 'UTC')"),
+    column("attempts", "UInt32"),
+    column("payload", "String"),
+];
+
+/// The columns of `astro fetch --output people`: one row per person.
+pub(crate) const PEOPLE_COLUMNS: &[Column] = &[
+    column("craft", "String"),
+    column("name", "String"),
+    column("fetched_at", "DateTime64(3, 'UTC')"),
+];
+
+/// The column of `astro fetch --output records` in every format but JSONEachRow (which maps
+/// the record's own fields onto the declared columns).
+pub(crate) const RECORD_COLUMNS: &[Column] = &[column("record", "String")];
+
+/// The structure argument of `executable()` for `columns`: `source String, ...`.
 #[cfg(test)]
-pub(crate) const PEOPLE_COLUMNS: &str =
-    "craft String, name String, fetched_at DateTime64(3, 'UTC')";
+pub(crate) fn structure(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|column| format!("{} {}", column.name, column.clickhouse_type))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 /// A point in time with millisecond precision: a `DateTime64(3, 'UTC')`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -435,7 +435,10 @@ mod tests {
                 None => column.clone(),
             })
             .collect();
-        assert_eq!(declared, split_columns(crate::rows::RAW_COLUMNS));
+        assert_eq!(
+            declared,
+            split_columns(&crate::rows::structure(crate::rows::RAW_COLUMNS))
+        );
     }
 
     #[test]
@@ -486,11 +489,11 @@ mod tests {
     fn the_fetch_views_declare_the_rows_astro_prints() {
         assert_eq!(
             executable_structure("astro.fetch_raw"),
-            crate::rows::RAW_COLUMNS
+            crate::rows::structure(crate::rows::RAW_COLUMNS)
         );
         assert_eq!(
             executable_structure("astro.fetch_people"),
-            crate::rows::PEOPLE_COLUMNS
+            crate::rows::structure(crate::rows::PEOPLE_COLUMNS)
         );
     }
 

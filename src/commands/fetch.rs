@@ -8,6 +8,7 @@ use super::hint_for_default_url;
 use crate::api;
 use crate::cli::{FetchArgs, OutputKind};
 use crate::formats::{Format, tsv_unescape};
+use crate::rows::{PEOPLE_COLUMNS, RAW_COLUMNS, RECORD_COLUMNS};
 
 pub(super) async fn run(args: FetchArgs) -> Result<()> {
     let cursor = if args.cursor_stdin {
@@ -41,6 +42,12 @@ fn write_rows(
     output: OutputKind,
     format: Format,
 ) -> io::Result<()> {
+    let columns = match output {
+        OutputKind::Raw => RAW_COLUMNS,
+        OutputKind::People => PEOPLE_COLUMNS,
+        OutputKind::Records => RECORD_COLUMNS,
+    };
+    format.write_header(out, columns)?;
     match output {
         OutputKind::Raw => {
             for page in &pulled.pages {
@@ -111,6 +118,10 @@ fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
                 Some(serde_json::Value::String(text)) => text,
                 Some(other) => other.to_string(),
             }
+        }
+        // The command line refuses this pairing first; no panic if that ever changes.
+        Format::RowBinary | Format::RowBinaryWithNamesAndTypes => {
+            anyhow::bail!("--cursor-stdin cannot read a RowBinary input row")
         }
     };
     Ok((!value.is_empty()).then_some(value))

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use crate::support::{
-    ApiServer, Reply, astro, astro_with_env, normal_body, parse_tsv, people_body, stderr, stdout,
+    ApiServer, Reply, astro, astro_with_env, decode_raw_rows, normal_body, parse_tsv, people_body,
+    stderr, stdout,
 };
 
 const SMALL_BUDGET: [&str; 4] = ["--max-elapsed", "2s", "--timeout", "1s"];
@@ -338,6 +339,64 @@ fn awkward_names_round_trip() {
         serde_json::from_str(&parse_tsv(&stdout(&output))[0][3]).unwrap();
     assert_eq!(payload["people"][6]["name"], "emoji 👩‍🚀🚀");
     assert_eq!(payload["people"][0]["name"], "tab\there");
+}
+
+/// The raw row in RowBinary is the TabSeparated row, value for value (decoded by the same
+/// reader the `astro load` tests use for what the ClickHouse client sends).
+#[test]
+fn rowbinary_raw_row_is_the_tsv_row() {
+    let server = ApiServer::always(Reply::ok(people_body(&[
+        ("ISS", "tab\there \\ 'q' 🚀"),
+        ("ISS", &"long ".repeat(5000)),
+    ])));
+    let tsv = fetch(&server, &[]);
+    let binary = fetch(&server, &["--format", "RowBinary"]);
+    assert!(binary.status.success(), "{}", stderr(&binary));
+    let text_row = &parse_tsv(&stdout(&tsv))[0];
+    let [binary_row] = &decode_raw_rows(&binary.stdout)[..] else {
+        panic!("one RowBinary row")
+    };
+    assert_eq!(binary_row.source, text_row[0]);
+    assert_eq!(binary_row.attempts.to_string(), text_row[2]);
+    assert_eq!(binary_row.payload, text_row[3]);
+    // Two fetches a moment apart: the same day, and the binary one is milliseconds since 1970.
+    let now_millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!((now_millis - binary_row.fetched_at_millis).abs() < 600_000);
+
+    // With names and types: the header, then the same row.
+    let headed = fetch(&server, &["--format", "RowBinaryWithNamesAndTypes"]);
+    let header_end = headed
+        .stdout
+        .windows(b"payload".len())
+        .position(|window| window == b"payload")
+        .expect("a header naming the columns");
+    assert_eq!(headed.stdout[0], 4, "four columns");
+    let types = b"\x06String\x14DateTime64(3, 'UTC')\x06UInt32\x06String";
+    let rows = &headed.stdout[header_end + b"payload".len() + types.len()..];
+    assert_eq!(
+        &headed.stdout[header_end + b"payload".len()..][..types.len()],
+        types
+    );
+    assert_eq!(decode_raw_rows(rows)[0].payload, binary_row.payload);
+}
+
+/// A failed fetch in a binary format prints nothing either: not even the header.
+#[test]
+fn rowbinary_failure_prints_no_header() {
+    let server = ApiServer::always(Reply::ok(b"{\"message\": \"failure\"}".to_vec()));
+    let output = fetch(
+        &server,
+        &[
+            "--format",
+            "RowBinaryWithNamesAndTypes",
+            "--max-attempts",
+            "1",
+        ],
+    );
+    assert_failed(&output, &server, "message");
 }
 
 #[test]

@@ -140,17 +140,22 @@ def work_parent(requested: str | None) -> str | None:
 
 
 def astro_formats(binary: Path) -> list[str]:
-    """The --format values this build of `astro fetch` accepts, read from its --help (clap's
-    `[possible values: A, B]`): the RowBinary rows run only where the binary has it."""
+    """The --format values this build of `astro fetch` accepts, read from its --help: the
+    RowBinary rows run only where the binary has it. clap writes them as
+    `[possible values: A, B]`, or as a `- A: what it is` list when the values are documented."""
     proc = subprocess.run([str(binary), "fetch", "--help"], capture_output=True, text=True)
     if proc.returncode != 0:
         raise BenchError(f"{binary} fetch --help exited {proc.returncode}: {proc.stderr[:300]}")
-    text = proc.stdout
-    start = text.find("--format")
-    match = re.search(r"\[possible values: ([^\]]*)\]", text[start:]) if start >= 0 else None
-    if match is None:
+    start = proc.stdout.find("--format <")
+    block = proc.stdout[start:] if start >= 0 else ""
+    next_option = re.search(r"\n\s+(?:-\w, )?--[a-z]", block[1:])
+    block = block[:next_option.start() + 1] if next_option else block
+    listed = re.search(r"\[possible values: ([^\]]*)\]", block)
+    values = ([value.strip() for value in " ".join(listed.group(1).split()).split(",")]
+              if listed else re.findall(r"^\s+- (\w+):", block, re.M))
+    if not values:
         raise BenchError(f"{binary} fetch --help names no --format values")
-    return [value.strip() for value in match.group(1).split(",")]
+    return values
 
 
 # ------------------------------------------------------------------------------------------

@@ -39,9 +39,11 @@ def rowbinary_unsupported(ctx: Run) -> str | None:
     """Why the RowBinary records row cannot run with this binary, or None when it can."""
     if not ctx.rowbinary:
         return "this astro build's `fetch --format` has no RowBinary"
-    # RowBinary is positional and typed: astro can write a record's fields only where it is told
-    # the columns. Until `astro fetch` takes them, its RowBinary records are one JSON String.
-    return "this astro build cannot be told the records' columns for RowBinary"
+    # RowBinary is positional and typed: astro could write a record's fields only if it were told
+    # the columns, and `astro fetch` takes no such flag; its RowBinary records are one
+    # `record String` column of JSON, which is not the typed row this measurement compares.
+    return ("astro prints records in RowBinary as one `record String` column of JSON; it has "
+            "no flag to be told the records' columns, so no typed RowBinary row exists")
 
 
 def fetch_command(u: str) -> str:

@@ -117,6 +117,8 @@ def render(results: dict[str, Any], sections: list[Section], notices: list[str])
     lines += ["", "Goals (issue 14, ratios of medians)"]
     for g in results["goals"]:
         value = f"{g['value']:.2f}x"
+        if value == f"{g['bound']:.2f}x":  # at the bound: show which side of it
+            value = f"{g['value']:.3f}x"
         lines.append(f"   {g['goal']:<{LABEL_WIDTH + 6}}{value:>12}   "
                      f"{'PASS' if g['pass'] else 'MISS'}")
     return "\n".join(lines)

@@ -71,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.rss_runs = args.rss_runs or (1 if q else 3)
     args.udf_rows = [int(x) for x in args.udf_rows.split(",") if x.strip()]
     # dlt is heavy to install (its own venv): the quick run, which `make test` runs, never needs it.
-    args.dlt = not (q or args.no_dlt)
+    args.dlt = not (q or args.no_dlt or args.dlt_rounds < 1)
     return args
 
 
@@ -103,7 +103,8 @@ def notices(ctx: Run) -> list[str]:
     """The rows this run leaves out, and why (never dropped silently)."""
     out = []
     if not ctx.args.dlt:
-        flag = "--quick" if ctx.args.quick else "--no-dlt"
+        flag = ("--quick" if ctx.args.quick else "--no-dlt" if ctx.args.no_dlt
+                else "--dlt-rounds 0")
         out.append(f"pages: the dlt row is left out ({flag}); dlt runs in its own venv, "
                    "bench/.venv-dlt, which `make bench` makes and `make test` does not")
     if not ctx.rowbinary:

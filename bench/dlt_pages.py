@@ -1,0 +1,103 @@
+"""The dlt side of the paginated-API comparison (bench/pages.py), run by dlt's own interpreter
+(bench/.venv-dlt, from bench/requirements-dlt.lock), never imported by the bench package, which
+runs without dlt.
+
+    python dlt_pages.py load  --url http://127.0.0.1:PORT/pages/1.json --dir DIR [--loader jsonl]
+    python dlt_pages.py count --dir DIR
+
+load: dlt's `rest_api` source (json_link paginator on `next`, records under `items`, the columns
+declared as astro's are) into dlt's embedded duckdb destination, DIR/dlt.duckdb, pipelines in
+DIR/pipelines, in the loader file format given (dlt's default where none is). Prints one JSON
+line with the seconds measured inside the process: `import_s` (importing dlt) and `run_s`
+(pipeline.run: extract, normalize, load). The caller times the whole process, interpreter start
+included, and sets the environment that keeps dlt offline (telemetry off, its data and project
+directories in DIR).
+
+count: rows and distinct ids in the loaded table, as one JSON line; a separate process, so the
+check is not charged to dlt's load.
+"""
+
+from __future__ import annotations
+
+import time
+
+START = time.perf_counter()  # after the interpreter's own start, before dlt is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import urllib.parse  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+DATASET = "bench"
+TABLE = "records"
+# The columns astro's side declares in executable() (id UInt64, name String, value Float64,
+# ok Bool), as dlt's data types.
+COLUMNS = {"id": {"data_type": "bigint", "nullable": False},
+           "name": {"data_type": "text"},
+           "value": {"data_type": "double"},
+           "ok": {"data_type": "bool"}}
+
+
+def load(url: str, workdir: Path, loader: str | None) -> dict:
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    imported = time.perf_counter()
+    parts = urllib.parse.urlsplit(url)
+    source = rest_api_source({
+        "client": {
+            "base_url": f"{parts.scheme}://{parts.netloc}/",
+            "paginator": {"type": "json_link", "next_url_path": "next"},
+        },
+        "resource_defaults": {"write_disposition": "replace"},
+        "resources": [{
+            "name": TABLE,
+            "endpoint": {"path": parts.path.lstrip("/"), "data_selector": "items"},
+            "columns": COLUMNS,
+        }],
+    })
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_pages",
+        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
+        dataset_name=DATASET,
+        pipelines_dir=str(workdir / "pipelines"),
+    )
+    started = time.perf_counter()
+    pipeline.run(source, loader_file_format=loader)
+    done = time.perf_counter()
+    return {"dlt_version": dlt.__version__, "import_s": imported - START,
+            "run_s": done - started, "in_process_s": done - START}
+
+
+def count(workdir: Path) -> dict:
+    import duckdb
+
+    with duckdb.connect(str(workdir / "dlt.duckdb"), read_only=True) as con:
+        rows, distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT id) FROM {DATASET}.{TABLE}").fetchone()
+        types = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            f"WHERE table_schema = '{DATASET}' AND table_name = '{TABLE}'").fetchall())
+    return {"rows": rows, "distinct_ids": distinct, "types": types}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dlt_pages.py")
+    parser.add_argument("mode", choices=("load", "count"))
+    parser.add_argument("--url", help="the first page (load)")
+    parser.add_argument("--dir", required=True, type=Path)
+    parser.add_argument("--loader", help="loader_file_format (load; default: dlt's own)")
+    args = parser.parse_args(argv)
+    if args.mode == "load":
+        if not args.url:
+            parser.error("load needs --url")
+        result = load(args.url, args.dir, args.loader)
+    else:
+        result = count(args.dir)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

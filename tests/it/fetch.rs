@@ -214,9 +214,13 @@ fn truncated_body_is_retried() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(parse_tsv(&stdout(&output))[0][2], "2");
 
+    // The attempt limit ends it, not the budget, so the last cause stays the cut even on a
+    // loaded machine.
     let server = ApiServer::always(truncated);
-    let output = fetch(&server, &SMALL_BUDGET);
-    assert_failed(&output, &server, "cut short");
+    let output = fetch(&server, &["--max-attempts", "2", "--max-elapsed", "30s"]);
+    let message = assert_failed(&output, &server, "cut short");
+    assert_eq!(attempts_in(&message), 2, "{message}");
+    assert_eq!(server.requests().len(), 2);
 }
 
 #[test]

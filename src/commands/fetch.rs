@@ -8,9 +8,18 @@ use super::hint_for_default_url;
 use crate::api;
 use crate::cli::{FetchArgs, OutputKind};
 use crate::formats::{Format, tsv_unescape};
-use crate::rows::{PEOPLE_COLUMNS, RAW_COLUMNS, RECORD_COLUMNS};
+use crate::rows::{Column, PEOPLE_COLUMNS, RAW_COLUMNS, RECORD_COLUMNS};
 
 pub(super) async fn run(args: FetchArgs) -> Result<()> {
+    // RowBinaryWithNamesAndTypes: the header goes out first, whatever happens next. ClickHouse
+    // reads it before it looks at the exit status, so without it a failed fetch would show as
+    // "Attempt to read after eof (while reading header)" instead of astro's own line. A header
+    // is no row: a failure still leaves the query with no rows.
+    let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    args.format
+        .write_header(&mut stdout, columns(args.output))
+        .and_then(|()| stdout.flush())
+        .context("cannot write the rows to stdout")?;
     let cursor = if args.cursor_stdin {
         let input = read_input().context("cannot read the cursor from standard input")?;
         Some(
@@ -29,8 +38,7 @@ pub(super) async fn run(args: FetchArgs) -> Result<()> {
     let pulled = api::pull(&source)
         .await
         .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
-    // Every page is fetched and valid: only now does anything reach stdout.
-    let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    // Every page is fetched and valid: only now does any row reach stdout.
     write_rows(&mut stdout, &pulled, args.output, args.format)
         .and_then(|()| stdout.flush())
         .context("cannot write the rows to stdout")
@@ -42,12 +50,6 @@ fn write_rows(
     output: OutputKind,
     format: Format,
 ) -> io::Result<()> {
-    let columns = match output {
-        OutputKind::Raw => RAW_COLUMNS,
-        OutputKind::People => PEOPLE_COLUMNS,
-        OutputKind::Records => RECORD_COLUMNS,
-    };
-    format.write_header(out, columns)?;
     match output {
         OutputKind::Raw => {
             for page in &pulled.pages {
@@ -78,6 +80,15 @@ fn write_rows(
         }
     }
     Ok(())
+}
+
+/// The columns of the rows `output` prints.
+fn columns(output: OutputKind) -> &'static [Column] {
+    match output {
+        OutputKind::Raw => RAW_COLUMNS,
+        OutputKind::People => PEOPLE_COLUMNS,
+        OutputKind::Records => RECORD_COLUMNS,
+    }
 }
 
 /// The whole of standard input: the row of executable()'s input query (small; capped so a

@@ -387,20 +387,34 @@ fn rowbinary_raw_row_is_the_tsv_row() {
     assert_eq!(decode_raw_rows(rows)[0].payload, binary_row.payload);
 }
 
-/// A failed fetch in a binary format prints nothing either: not even the header.
+/// A failed fetch in a binary format prints no row. RowBinaryWithNamesAndTypes prints its
+/// header even then: ClickHouse reads the header before the exit status, and without it would
+/// report a short header instead of astro's line.
 #[test]
-fn rowbinary_failure_prints_no_header() {
+fn rowbinary_failure_prints_no_row() {
     let server = ApiServer::always(Reply::ok(b"{\"message\": \"failure\"}".to_vec()));
-    let output = fetch(
-        &server,
-        &[
-            "--format",
-            "RowBinaryWithNamesAndTypes",
-            "--max-attempts",
-            "1",
-        ],
-    );
-    assert_failed(&output, &server, "message");
+    let plain = fetch(&server, &["--format", "RowBinary", "--max-attempts", "1"]);
+    assert_failed(&plain, &server, "message");
+    let headed = astro(&[
+        "fetch",
+        "--url",
+        &server.url("/astros.json"),
+        "--format",
+        "RowBinaryWithNamesAndTypes",
+        "--max-attempts",
+        "1",
+    ]);
+    assert_eq!(headed.status.code(), Some(1));
+    let mut header = vec![4u8];
+    for text in ["source", "fetched_at", "attempts", "payload", "String"] {
+        header.push(text.len() as u8);
+        header.extend(text.as_bytes());
+    }
+    header.push(20);
+    header.extend(b"DateTime64(3, 'UTC')");
+    header.extend(b"\x06UInt32\x06String");
+    assert_eq!(headed.stdout, header, "the header and nothing else");
+    assert!(stderr(&headed).contains("message"), "{}", stderr(&headed));
 }
 
 #[test]

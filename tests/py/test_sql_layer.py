@@ -199,7 +199,7 @@ def test_creating_the_views_runs_nothing(api, api_url, tmp_path, test_functions_
         assert api.count() == 0
         # The wrapper is live: reading the view does start astro.
         db.ingest()
-        assert engine_starts() == ["fetch"]
+        assert engine_starts() == ["fetch --format RowBinaryWithNamesAndTypes"]
         assert people_now(db) == sorted(CREW)
     finally:
         db.close()

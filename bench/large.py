@@ -64,8 +64,12 @@ def run(ctx: Run) -> dict[str, Any]:
                f"FROM url('{u}?via=url', JSONAsString, 'json String') "
                "ARRAY JOIN JSONExtract(json, 'people', "
                "'Array(Tuple(craft String, name String))') AS p",
+        # The product's path: astro.fetch_raw's format (RowBinaryWithNamesAndTypes where the
+        # binary has it), then the materialized view parses the payload.
         "astro_mv": "INSERT INTO bench.raw_mv SELECT * FROM "
-                    + _executable(fetch, "TabSeparated", RAW_COLUMNS),
+                    + (_executable(f"{fetch} --format RowBinaryWithNamesAndTypes",
+                                   "RowBinaryWithNamesAndTypes", RAW_COLUMNS)
+                       if ctx.rowbinary else _executable(fetch, "TabSeparated", RAW_COLUMNS)),
         "floor": into_people + _executable(f"cat {floor_people}", "TabSeparated",
                                            PEOPLE_COLUMNS),
     }

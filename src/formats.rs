@@ -37,22 +37,18 @@ fn write_binary_string(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
     out.write_all(value)
 }
 
-/// An unsigned LEB128 varint, as RowBinary writes lengths and counts.
-fn write_varint(out: &mut impl Write, mut length: u64) -> io::Result<()> {
+/// An unsigned LEB128 varint, as RowBinary writes lengths and counts: seven bits a byte, low
+/// bits first, the top bit set on every byte but the last.
+fn write_varint(out: &mut impl Write, mut value: u64) -> io::Result<()> {
     let mut varint = [0u8; 10];
     let mut used = 0;
-    loop {
-        let low_bits = (length & 0x7f) as u8;
-        length >>= 7;
-        if length == 0 {
-            varint[used] = low_bits;
-            used += 1;
-            break;
-        }
-        varint[used] = low_bits | 0x80;
+    while value >= 0x80 {
+        varint[used] = value as u8 | 0x80;
+        value >>= 7;
         used += 1;
     }
-    out.write_all(&varint[..used])
+    varint[used] = value as u8;
+    out.write_all(&varint[..=used])
 }
 
 /// Writes `value` with ClickHouse's TabSeparated escaping: backslash, tab, newline and the

@@ -1,11 +1,12 @@
 //! astro: fetch an HTTP JSON API for ClickHouse, with retry, validation and clear errors.
 //!
 //! The rooms, from the top floor down: `cli` (every flag) and `commands` (one module per
-//! command); `api` (an answer fetched and validated), `server` (a ClickHouse server over
-//! HTTP), `schema` (the SQL carried inside the binary); `http` (the HTTP client) and `retry`
-//! (the one retry loop); and the leaves `guard` (what may be reached), `validate` (the
-//! answer's shape), `rows` and `formats` (what is printed, and how), `secrets`, `tls`,
-//! `units`, `messages`.
+//! command); `api` (every page of an answer fetched and validated) and `paginate` (the next
+//! page), `server` (a ClickHouse server over HTTP), `schema` (the SQL carried inside the
+//! binary); `http` (the HTTP client) and `retry` (the one retry loop); and the leaves `guard`
+//! (what may be reached), `validate` (the answer's shape), `json` (the one-pass scanner, as
+//! strict as ClickHouse), `rows` and `formats` (what is printed, and how), `secrets`,
+//! `fingerprint` (content hashes), `tls`, `units`, `messages`.
 
 mod api;
 mod cli;

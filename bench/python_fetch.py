@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The "usual Python script" that `astro` is benchmarked against (bench/run.py).
+"""The "usual Python script" that `astro` is benchmarked against (`python -m bench`).
 
 A stdlib-only (urllib) fetcher with the same contract as `astro fetch`, written the way a careful
 data engineer would write it for ClickHouse's executable() table function:

@@ -470,6 +470,47 @@ fn verbose_logs_each_attempt() {
     assert!(log.contains("after 2 attempts"), "{log}");
 }
 
+/// The -v log of a successful fetch, retries and redirects included, names the URL as shown
+/// (secret query values redacted) and never a credential.
+#[test]
+fn verbose_success_log_is_free_of_secrets() {
+    let server = ApiServer::start(
+        vec![
+            Reply::status(503),
+            Reply::with_header(302, "Location", "/astros.json?access_token=hop-s3cret"),
+        ],
+        Reply::ok(normal_body()),
+    );
+    let dir = std::env::temp_dir().join(format!("astro-verbose-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let headers = dir.join("headers");
+    std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
+    let url = server.url("/astros.json?api_key=query-s3cret");
+    let output = astro_with_env(
+        &["fetch", "--url", &url, "-v", "--api-key-param", "token"],
+        &[
+            ("ASTRO_HEADERS_FILE", headers.to_str().unwrap()),
+            ("ASTRO_BEARER_TOKEN", "bearer-s3cret"),
+            ("ASTRO_API_KEY", "param-s3cret"),
+        ],
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    // Every credential was sent: the log had something to leak.
+    let first = &server.requests()[0];
+    assert_eq!(first.header("authorization"), Some("Bearer bearer-s3cret"));
+    assert_eq!(first.param("token"), Some("param-s3cret"));
+    assert!(log.contains("attempt 1 failed: HTTP 503"), "{log}");
+    assert!(log.contains("api_key=REDACTED"), "{log}");
+    assert!(
+        log.contains("redirects to") && log.contains("access_token=REDACTED"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(!stdout(&output).contains("s3cret"));
+}
+
 #[test]
 fn help_and_usage_errors() {
     let help = stdout(&astro(&["--help"]));

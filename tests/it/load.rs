@@ -3,6 +3,7 @@
 //! string, headers, body) and answers as ClickHouse does. No test reaches the internet.
 
 use std::process::Output;
+use std::time::Duration;
 
 use crate::support::{
     ApiServer, Reply, astro_with_env, decode_raw_rows, people_body, refused_port, stderr, stdout,
@@ -600,5 +601,26 @@ fn a_second_init_applies_only_what_is_new_or_changed() {
     assert!(
         report.contains(&format!("2 files applied, {} unchanged", files - 2)),
         "{report}"
+    );
+}
+
+/// A ClickHouse server that takes longer than --clickhouse-timeout to answer fails the load
+/// with that flag's name, and the retry does not hide it.
+#[test]
+fn a_slow_clickhouse_ends_at_clickhouse_timeout() {
+    let api = api();
+    let clickhouse = ApiServer::always(Reply::Delayed(
+        Duration::from_secs(5),
+        Box::new(Reply::clickhouse_ok()),
+    ));
+    let output = load(
+        &api,
+        &clickhouse.url("/"),
+        &["--clickhouse-timeout", "300ms", "--max-attempts", "1"],
+    );
+    let message = assert_one_line_failure(&output);
+    assert!(
+        message.contains("no answer within 300ms (--clickhouse-timeout)"),
+        "{message}"
     );
 }

@@ -473,6 +473,28 @@ def test_dictionary_answers_dictget(db, api, api_url):
     assert api.count("/astros.json") == 1
 
 
+def test_dictionary_keeps_its_contents_while_the_api_is_down(db, api, api_url):
+    """A failed reload keeps the last good contents and shows astro's line in
+    system.dictionaries; a dictionary that never loaded fails dictGet loudly, never empty."""
+    api.set_default("/astros.json", astros_reply(CREW))
+    assert db.scalar("SELECT dictGet('astro_people', 'craft', 'Ye Guangfu')") == "Tiangong"
+    api.set_default("/astros.json", Reply(status=503))
+    with pytest.raises(embedded.QueryError) as info:
+        db.query("SYSTEM RELOAD DICTIONARY default.astro_people")
+    assert astro_line(api_url) in str(info.value) and "HTTP 503" in str(info.value), info.value
+    assert db.scalar("SELECT dictGet('astro_people', 'craft', 'Ye Guangfu')") == "Tiangong"
+    exception = db.scalar("SELECT last_exception FROM system.dictionaries WHERE name = 'astro_people'")
+    assert "HTTP 503" in exception, exception
+
+
+def test_a_dictionary_that_never_loaded_fails_dictget(api, api_url, make_db):
+    api.set_default("/astros.json", Reply(status=503))
+    db = make_db()
+    with pytest.raises(embedded.QueryError) as info:
+        db.query("SELECT dictGet('astro_people', 'craft', 'Ye Guangfu')")
+    assert "HTTP 503" in str(info.value), info.value
+
+
 # -- refreshable MV -------------------------------------------------------------------------------
 
 def test_refreshable_mv_refreshes(db, api, api_url):

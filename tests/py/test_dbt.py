@@ -223,3 +223,23 @@ def test_the_bridge_names_the_versions_it_supports():
 def test_the_project_does_not_cap_users_dbt():
     project = yaml.safe_load((embedded.REPO_ROOT / "dbt" / "dbt_project.yml").read_text())
     assert project["require-dbt-version"] == ">=1.10.0"
+
+
+@pytest.mark.parametrize("hours_old, exit_code, verdict", [
+    (5, 0, "WARN freshness of astro.raw_data"),
+    (30, 1, "ERROR STALE freshness of astro.raw_data"),
+])
+def test_source_freshness_warns_then_fails_on_old_fetches(
+        make_db, test_functions_dir, hours_old, exit_code, verdict):
+    """The schedule fetches every 15 minutes: a newest fetch over 3 hours old warns, over a day
+    fails `dbt source freshness` (sources.yml)."""
+    db = make_db()
+    payload = astros_body(FIVE).decode().replace("\\", "\\\\").replace("'", "\\'")
+    db.execute("INSERT INTO astro.raw_data SELECT 'http://old.example/', "
+               f"now64(3, 'UTC') - INTERVAL {hours_old} HOUR, 1, '{payload}'")
+    db_path = db.path
+    db.close()
+    freshness = run_dbt(["source", "freshness"], db_path, user_scripts=USER_SCRIPTS,
+                        functions_dir=test_functions_dir)
+    assert freshness.returncode == exit_code, freshness.output
+    assert verdict in freshness.output, freshness.output

@@ -223,3 +223,45 @@ fn rows_without_chunk_header() {
     }
     assert_eq!(server.requests().len(), 2);
 }
+
+/// --concurrency bounds the fetches in flight: with 2, the third URL of a block is asked for
+/// only once one of the first two has answered (a lower bound on time, the behaviour itself).
+#[test]
+fn concurrency_bounds_the_fetches_in_flight() {
+    let delay = std::time::Duration::from_millis(400);
+    let server = ApiServer::always(Reply::Delayed(
+        delay,
+        Box::new(Reply::ok(people_body(&[("ISS", "Slow")]))),
+    ));
+    let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/{i}"))).collect();
+    let input = format!("{}\n{}\n", urls.len(), urls.join("\n"));
+    let output = udf(
+        &[
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-private",
+            "--concurrency",
+            "2",
+        ],
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        parse_tsv(&String::from_utf8(output.stdout).unwrap()).len(),
+        4
+    );
+    let mut arrivals: Vec<std::time::Instant> = server.requests().iter().map(|r| r.at).collect();
+    arrivals.sort();
+    assert_eq!(arrivals.len(), 4);
+    for later in 2..4 {
+        assert!(
+            arrivals[later] - arrivals[later - 2] >= delay,
+            "request {later} started while two were in flight: {arrivals:?}"
+        );
+    }
+}

@@ -7,9 +7,14 @@ use std::process::Stdio;
 use crate::support::{ApiServer, Reply, astro_command, normal_body, parse_tsv, people_body};
 
 fn udf(args: &[&str], input: &str) -> std::process::Output {
+    udf_with_env(args, input, &[])
+}
+
+fn udf_with_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> std::process::Output {
     let mut arguments = vec!["udf"];
     arguments.extend_from_slice(args);
     let mut child = astro_command(&arguments)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -264,4 +269,28 @@ fn concurrency_bounds_the_fetches_in_flight() {
             "request {later} started while two were in flight: {arrivals:?}"
         );
     }
+}
+
+/// The guarded UDF never goes through a proxy, even one the environment sets: a proxy would
+/// resolve the name out of the guard's sight. It resolves the name itself (and fails on this
+/// one) instead.
+#[test]
+fn the_guarded_udf_never_uses_a_proxy() {
+    let proxy = ApiServer::always(Reply::ok(normal_body()));
+    let proxy_url = proxy.url("");
+    let output = udf_with_env(
+        &["--allow-host", "api.example.invalid", "--max-attempts", "1"],
+        "http://api.example.invalid/astros.json\n",
+        &[("HTTP_PROXY", proxy_url.as_str())],
+    );
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        proxy.requests().is_empty(),
+        "the UDF went through the proxy"
+    );
+    assert!(
+        message.contains("api.example.invalid") && message.contains("error resolving DNS"),
+        "resolved by the guard itself: {message}"
+    );
 }

@@ -13,7 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from embedded import DICTIONARIES_DIR, EMBEDDED_DIR
+from embedded import DICTIONARIES_DIR, EMBEDDED_DIR, sql_string
 
 DICTIONARY_XML = DICTIONARIES_DIR / "astro_people_dictionary.xml"
 DICTIONARY_DDL = EMBEDDED_DIR / "09_astro_people_dictionary.sql"
@@ -22,13 +22,9 @@ EMBEDDED_DATABASE = "default"
 __all__ = ["DICTIONARY_XML", "DICTIONARY_DDL", "ddl_from_xml", "render_ddl_file", "check_ddl_file"]
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def _literal(value: str) -> str:
     """A source/layout parameter: numbers bare, everything else a string literal."""
-    return value if value.isdigit() else _quote(value)
+    return value if value.isdigit() else sql_string(value)
 
 
 def _text(elem: ET.Element | None, default: str | None = None) -> str:

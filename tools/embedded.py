@@ -277,6 +277,11 @@ _TOKEN = re.compile(r"""
 """, re.S | re.X)
 
 
+def sql_string(value: str) -> str:
+    """`value` as a ClickHouse string literal: quoted, with backslashes and quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def split_statements(text: str) -> list[str]:
     """Split SQL text on `;` outside literals and comments; drop empty (comment-only) parts.
     For ad-hoc SQL (ingest statements, README examples); the schema is split by the binary

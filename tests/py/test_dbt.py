@@ -191,9 +191,8 @@ def test_the_guard_fails_when_people_now_and_the_latest_payload_disagree(
     body = astros_body(THREE).decode().replace('"message"', '"note": "\\ud83d", "message"', 1)
     with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS,
                            functions_dir=test_functions_dir) as db:
-        payload = body.replace("\\", "\\\\").replace("'", "\\'")
         db.execute("INSERT INTO astro.raw_data SELECT 'http://unparsable.example/', "
-                   f"now64(3, 'UTC'), 1, '{payload}'")
+                   f"now64(3, 'UTC'), 1, {embedded.sql_string(body)}")
         assert db.scalar("SELECT isValidJSON(payload) FROM astro.latest_fetch") == "0"
         assert db.scalar("SELECT count() FROM astro.people_now") == "0"
     invalid = guard()
@@ -234,9 +233,9 @@ def test_source_freshness_warns_then_fails_on_old_fetches(
     """The schedule fetches every 15 minutes: a newest fetch over 3 hours old warns, over a day
     fails `dbt source freshness` (sources.yml)."""
     db = make_db()
-    payload = astros_body(FIVE).decode().replace("\\", "\\\\").replace("'", "\\'")
+    payload = embedded.sql_string(astros_body(FIVE).decode())
     db.execute("INSERT INTO astro.raw_data SELECT 'http://old.example/', "
-               f"now64(3, 'UTC') - INTERVAL {hours_old} HOUR, 1, '{payload}'")
+               f"now64(3, 'UTC') - INTERVAL {hours_old} HOUR, 1, {payload}")
     db_path = db.path
     db.close()
     freshness = run_dbt(["source", "freshness"], db_path, user_scripts=USER_SCRIPTS,

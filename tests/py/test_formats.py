@@ -6,6 +6,7 @@ millisecond)."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -43,8 +44,7 @@ def body(people) -> bytes:
 
 def fetch_sql(url: str, flags: str, fmt: str, structure: str, select: str) -> str:
     command = f"astro fetch --url {url} --allow-host 127.0.0.1 --allow-private {flags} --format {fmt}"
-    quoted = structure.replace("'", "\\'")
-    return f"SELECT {select} FROM executable('{command}', {fmt}, '{quoted}')"
+    return f"SELECT {select} FROM executable('{command}', {fmt}, {embedded.sql_string(structure)})"
 
 
 @pytest.fixture
@@ -112,7 +112,6 @@ def test_names_and_types_map_by_name(db, served):
 
 
 def test_binary_formats_cannot_carry_an_input_cursor():
-    import subprocess
     proc = subprocess.run([str(embedded.USER_SCRIPTS_DIR / "astro"), "fetch", "--url",
                            "http://127.0.0.1:9/?since={cursor}", "--cursor-stdin",
                            "--format", "RowBinary"], capture_output=True, text=True)

@@ -142,10 +142,6 @@ def astro(*args: str, clickhouse: Recorder, api_url: str | None = None,
                           timeout=60, cwd=embedded.REPO_ROOT)
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def replay(db: embedded.Database, request: Recorded, scratch: Path) -> None:
     """Run one recorded request on the embedded engine, as the server would have."""
     assert request.method == "POST"
@@ -164,9 +160,9 @@ def replay(db: embedded.Database, request: Recorded, scratch: Path) -> None:
     if database:
         db.execute(f"USE {database}")
     for name, value in settings:
-        db.execute(f"SET {name} = {_quote(value)}")
+        db.execute(f"SET {name} = {embedded.sql_string(value)}")
     try:
-        db.execute(f"{head} FROM INFILE {_quote(str(body_file))} FORMAT {fmt}")
+        db.execute(f"{head} FROM INFILE {embedded.sql_string(str(body_file))} FORMAT {fmt}")
     finally:
         for name, _ in settings:
             db.execute(f"SET {name} = DEFAULT")

@@ -367,8 +367,8 @@ def test_fetches_tied_at_the_same_millisecond_all_count(db):
     # Two sources fetched in the same millisecond (written directly: astro's clock cannot be
     # made to tie on demand). Both crews are "now"; an older third one is not.
     def raw(source, at, crew):
-        payload = astros_body(crew).decode().replace("\\", "\\\\").replace("'", "\\'")
-        db.execute(f"INSERT INTO astro.raw_data VALUES ('{source}', '{at}', 1, '{payload}')")
+        payload = embedded.sql_string(astros_body(crew).decode())
+        db.execute(f"INSERT INTO astro.raw_data VALUES ('{source}', '{at}', 1, {payload})")
     raw("http://old.example/", "2026-01-01 00:00:00.000", [("ISS", "Old Timer")])
     raw("http://a.example/", "2026-01-01 00:00:01.500", FIVE[:2])
     raw("http://b.example/", "2026-01-01 00:00:01.500", THREE[:1] + FIVE[:1])

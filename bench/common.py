@@ -186,15 +186,17 @@ class Run:
     def timed(self, sql: str) -> float:
         """Seconds one statement took; a query error is a failed measurement."""
         start = time.perf_counter()
-        try:
-            self.db.execute(sql)
-        except embedded.QueryError as exc:
-            raise BenchError(f"query failed: {exc.message}\n  SQL: {sql[:300]}") from None
+        self._run(self.db.execute, sql)
         return time.perf_counter() - start
 
     def scalar(self, sql: str) -> str:
+        return self._run(self.db.scalar, sql)
+
+    @staticmethod
+    def _run(call, sql: str):
+        """`call(sql)`, a query error turned into a failed measurement."""
         try:
-            return self.db.scalar(sql)
+            return call(sql)
         except embedded.QueryError as exc:
             raise BenchError(f"query failed: {exc.message}\n  SQL: {sql[:300]}") from None
 

@@ -208,3 +208,64 @@ pub(crate) async fn fetch_any_json(
     .await?;
     Ok(answer.into_payload())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::{AttemptError, TimeBound};
+    use crate::retry::Stop;
+
+    fn fetch_failed(last: AttemptError) -> AnswerError {
+        AnswerError::Fetch(FetchError {
+            url: "http://api.example/people".into(),
+            attempts: 3,
+            elapsed: Duration::from_secs(2),
+            stop: Stop::Final,
+            last,
+        })
+    }
+
+    fn timed_out() -> AttemptError {
+        AttemptError::TimedOut {
+            limit: Duration::from_secs(1),
+            bound: TimeBound::Attempt,
+        }
+    }
+
+    fn on_page(error: AnswerError) -> AnswerError {
+        AnswerError::Page {
+            number: 2,
+            error: Box::new(error),
+        }
+    }
+
+    /// Only "nothing answered" is unreachable: an API that answered (an HTTP error, a refused
+    /// answer, pages that cannot go on) was reached, and the hint to point elsewhere would mislead.
+    #[test]
+    fn only_no_answer_at_all_is_unreachable() {
+        assert!(fetch_failed(timed_out()).is_unreachable());
+        assert!(on_page(fetch_failed(timed_out())).is_unreachable());
+        let answered = || {
+            fetch_failed(AttemptError::Status {
+                status: reqwest::StatusCode::SERVICE_UNAVAILABLE,
+                retry_after: None,
+            })
+        };
+        assert!(!answered().is_unreachable());
+        assert!(!on_page(answered()).is_unreachable());
+        let refused = AnswerError::Invalid {
+            url: "http://api.example/people".into(),
+            attempts: 1,
+            elapsed: Duration::from_millis(5),
+            invalid: Invalid::NoRecords {
+                pointer: "/items".into(),
+            },
+        };
+        assert!(!refused.is_unreachable());
+        let paging = AnswerError::Paging {
+            number: 1,
+            error: PageError::TooManyPages(1),
+        };
+        assert!(!paging.is_unreachable());
+    }
+}

@@ -347,6 +347,31 @@ fn a_slow_block_ends_with_astros_line_inside_the_block_budget() {
     assert!(output.stdout.is_empty());
 }
 
+/// The other way round: a row's own `--max-elapsed` ends first when it is the shorter, and the
+/// line names it, not the block's budget.
+#[test]
+fn a_rows_own_budget_ends_first_when_shorter_than_the_blocks() {
+    let server = ApiServer::always(Reply::status(503));
+    let urls = vec![server.url("/busy")];
+    let output = udf_block(
+        &[
+            "--block-timeout",
+            "20s",
+            "--max-elapsed",
+            "600ms",
+            "--max-attempts",
+            "50",
+        ],
+        &urls,
+    );
+    let message = assert_fails_with(&output, "row 1 of 1 in this block: fetch of ");
+    assert!(
+        message.contains("600ms budget (--max-elapsed)"),
+        "{message}"
+    );
+    assert!(!message.contains("--block-timeout"), "{message}");
+}
+
 #[test]
 fn the_answers_of_a_block_share_one_byte_cap() {
     let server = ApiServer::always(Reply::ok(normal_body()));

@@ -293,7 +293,9 @@ fn an_invalid_later_page_prints_nothing() {
 fn a_loop_of_next_links_fails() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({"next": "/events"}))));
     let output = records(&server.url("/events"), &["--paginate", "next-url:/next"]);
-    assert_nothing_printed(&output, "was fetched already: the pages form a loop");
+    let message = assert_nothing_printed(&output, "was fetched already: the pages form a loop");
+    // The loop shows when page 2 would be fetched: the line names the last page that came.
+    assert!(message.contains("after page 1: "), "{message}");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -304,7 +306,9 @@ fn a_repeated_cursor_fails() {
         &server.url("/events"),
         &["--paginate", "cursor:/cursor:after"],
     );
-    assert_nothing_printed(&output, "the cursor same came back: the pages form a loop");
+    let message =
+        assert_nothing_printed(&output, "the cursor same came back: the pages form a loop");
+    assert!(message.contains("after page 2: "), "{message}");
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -323,7 +327,7 @@ fn reaching_max_pages_fails_rather_than_truncating() {
     );
     assert_nothing_printed(
         &output,
-        "more than 3 pages (--max-pages); the result would be incomplete",
+        "after page 3: more than 3 pages (--max-pages); the result would be incomplete",
     );
     assert_eq!(server.requests().len(), 3);
 }

@@ -381,7 +381,11 @@ fn the_answers_of_a_block_share_one_byte_cap() {
     let cap = (2 * one + one / 2).to_string();
     let output = udf_block(&["--max-block-bytes", &cap, "--concurrency", "1"], &urls);
     let message = assert_fails_with(&output, "row 3 of 3 in this block");
-    assert!(message.contains("(--max-block-bytes)"), "{message}");
+    assert!(
+        message.contains("the answers of this block are larger than the")
+            && message.contains("(--max-block-bytes)"),
+        "{message}"
+    );
     // The same block under a cap that fits is answered whole.
     let fits = (3 * one).to_string();
     let output = udf_block(&["--max-block-bytes", &fits], &urls);

@@ -289,6 +289,62 @@ fn an_invalid_later_page_prints_nothing() {
     assert_nothing_printed(&output, "page 2: fetch of ");
 }
 
+/// All the pages of one fetch share one byte cap: each page fits `--max-bytes`, all of them do not.
+#[test]
+fn the_pages_of_a_fetch_share_one_byte_cap() {
+    let full = page(ids(0..50), json!({}));
+    let one = full.len();
+    let pages = || {
+        ApiServer::start(
+            vec![Reply::ok(full.clone()); 3],
+            Reply::ok(page(ids(0..0), json!({}))),
+        )
+    };
+    let server = pages();
+    let cap = (2 * one + one / 2).to_string();
+    let args = ["--paginate", "page:p", "--max-bytes"];
+    let output = records(&server.url("/events"), &[&args[..], &[&cap]].concat());
+    let message = assert_nothing_printed(&output, "page 3: fetch of ");
+    assert!(
+        message.contains("the pages of this fetch are larger than the")
+            && message.contains("cap (--max-bytes)"),
+        "{message}"
+    );
+    // The same pages under a cap that holds them all.
+    let server = pages();
+    let cap = (4 * one).to_string();
+    let output = records(&server.url("/events"), &[&args[..], &[&cap]].concat());
+    assert_eq!(printed_ids(&output).len(), 150);
+}
+
+/// All the pages of one fetch share one time budget: each page comes well inside
+/// `--max-elapsed`, all of them do not.
+#[test]
+fn the_pages_of_a_fetch_share_one_budget() {
+    let slow = Reply::Delayed(
+        std::time::Duration::from_secs(1),
+        Box::new(Reply::ok(page(ids(0..1), json!({})))),
+    );
+    let server = ApiServer::always(slow);
+    let output = records(
+        &server.url("/events"),
+        &[
+            "--paginate",
+            "page:p",
+            "--max-elapsed",
+            "2500ms",
+            "--max-attempts",
+            "1",
+        ],
+    );
+    // Half a second of slack either side: page 2 ends near 2 s, page 3 has 0.5 s of a 1 s wait.
+    let message = assert_nothing_printed(&output, "page 3: fetch of ");
+    assert!(
+        message.contains("(the rest of the --max-elapsed budget)"),
+        "{message}"
+    );
+}
+
 #[test]
 fn a_loop_of_next_links_fails() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({"next": "/events"}))));

@@ -1871,6 +1871,17 @@ mod tests {
     }
 
     #[test]
+    fn a_quote_is_cut_at_a_character_boundary() {
+        // Byte 40 of "a" + "é"... is the second byte of the 20th "é": the cut backs off to 39.
+        let text = format!("a{}", "é".repeat(100));
+        assert_eq!(echo_str(&text), format!("a{}...", "é".repeat(19)));
+        // Forty bytes or fewer are quoted whole; bytes that are not UTF-8 cannot run the cut
+        // off the start.
+        assert_eq!(echo_str(&"é".repeat(20)), "é".repeat(20));
+        assert_eq!(echo_bytes(&[0x80; 41]), "...");
+    }
+
+    #[test]
     fn a_long_key_is_quoted_in_at_most_forty_bytes() {
         let key = "é".repeat(100);
         let doc = format!("{{\"{key}\":1,\"{key}\":2}}");

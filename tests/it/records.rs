@@ -171,7 +171,8 @@ fn cursor_in_the_body_sent_as_a_parameter() {
     let server = ApiServer::start(
         vec![
             Reply::ok(page(ids(0..2), json!({"meta": {"next_cursor": "c2"}}))),
-            Reply::ok(page(ids(2..4), json!({"meta": {"next_cursor": "c3"}}))),
+            // Some APIs give a number: it is sent as written.
+            Reply::ok(page(ids(2..4), json!({"meta": {"next_cursor": 3}}))),
             Reply::ok(page(ids(4..5), json!({"meta": {"next_cursor": ""}}))),
         ],
         Reply::status(500),
@@ -184,7 +185,7 @@ fn cursor_in_the_body_sent_as_a_parameter() {
     let requests = server.requests();
     assert_eq!(requests[0].param("cursor"), None);
     assert_eq!(requests[1].param("cursor"), Some("c2"));
-    assert_eq!(requests[2].param("cursor"), Some("c3"));
+    assert_eq!(requests[2].param("cursor"), Some("3"));
     assert_eq!(requests[2].param("limit"), Some("2"));
 }
 

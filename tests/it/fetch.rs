@@ -231,8 +231,16 @@ fn body_over_the_cap_is_refused() {
     for reply in [Reply::ok(big.clone()), Reply::CloseDelimited(big.clone())] {
         let server = ApiServer::always(reply);
         let output = fetch(&server, &["--max-bytes", "4KiB"]);
-        assert_failed(&output, &server, "larger than the 4 KiB cap");
+        // The answer's own cap, not the cap the pages of a fetch share (the same number).
+        assert_failed(&output, &server, "the answer is larger than the 4 KiB cap");
         assert_eq!(server.requests().len(), 1);
+    }
+    // An answer of exactly --max-bytes fits, declared or counted.
+    let exact = big.len().to_string();
+    for reply in [Reply::ok(big.clone()), Reply::CloseDelimited(big.clone())] {
+        let server = ApiServer::always(reply);
+        let output = fetch(&server, &["--max-bytes", &exact]);
+        assert!(output.status.success(), "{}", stderr(&output));
     }
     let server = ApiServer::always(Reply::CloseDelimited(big));
     let output = fetch(&server, &["--max-bytes", "1MiB"]);

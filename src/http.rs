@@ -552,9 +552,9 @@ fn classify_request_error(error: reqwest::Error) -> AttemptError {
         AttemptError::Malformed(error)
     } else if error.is_connect() {
         AttemptError::Connect(error)
-    } else if error.is_body() || error.is_decode() {
-        AttemptError::Interrupted(error)
     } else {
+        // No body or decode errors here: a GET sends no body, and the answer's body is read
+        // (and its errors classified) by `classify_body_error`.
         AttemptError::Request(error)
     }
 }

@@ -209,8 +209,20 @@ fn truncated_body_is_retried() {
         declared: body.len() + 100,
         body: body[..body.len() / 2].to_vec(),
     };
-    let server = ApiServer::start(vec![truncated.clone()], Reply::ok(body));
+    let server = ApiServer::start(vec![truncated.clone()], Reply::ok(body.clone()));
     let output = fetch(&server, &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(parse_tsv(&stdout(&output))[0][2], "2");
+
+    // The bytes of the cut attempt go back to the cap the pages of a fetch share, so the retry
+    // may use all of --max-bytes again: half an answer, then the whole answer, under a cap of
+    // exactly one answer.
+    let cut = Reply::Truncated {
+        declared: body.len(),
+        body: body[..body.len() / 2].to_vec(),
+    };
+    let server = ApiServer::start(vec![cut], Reply::ok(body.clone()));
+    let output = fetch(&server, &["--max-bytes", &body.len().to_string()]);
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(parse_tsv(&stdout(&output))[0][2], "2");
 

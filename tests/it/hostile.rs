@@ -293,6 +293,24 @@ fn a_kept_alive_connection_closed_while_idle_is_not_an_attempt() {
 }
 
 #[test]
+fn a_new_connection_closed_without_an_answer_is_one_attempt() {
+    // A new connection the server closes without a word is the server's answer: with one
+    // attempt the fetch fails, and the request went once. (A later request that fails for
+    // another reason: `records.rs`, `a_later_page_in_broken_http_is_one_attempt`.)
+    let server = ApiServer::start(vec![Reply::Raw(vec![])], Reply::ok(normal_body()));
+    let output = astro(&[
+        "fetch",
+        "--url",
+        &server.url("/astros.json"),
+        "--max-attempts",
+        "1",
+    ]);
+    let message = assert_fails_with(&output, "after 1 attempt");
+    assert!(message.contains("request failed"), "{message}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
 fn the_failure_line_has_no_newline_for_clickhouse() {
     // ClickHouse appends its own text to the line; a newline would split the exception.
     let server = ApiServer::always(Reply::status(404));

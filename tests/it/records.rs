@@ -290,6 +290,30 @@ fn an_invalid_later_page_prints_nothing() {
     assert_nothing_printed(&output, "page 2: fetch of ");
 }
 
+/// A later request (the client's pool may hold a connection by then) that fails for another
+/// reason than a closed idle connection is an attempt, not sent again in silence: broken HTTP
+/// on page 2 ends the fetch with that reason, and page 2 was asked for once.
+#[test]
+fn a_later_page_in_broken_http_is_one_attempt() {
+    let server = ApiServer::start(
+        vec![
+            Reply::ok(page(ids(0..2), json!({}))),
+            Reply::Raw(b"not HTTP at all\r\n\r\n".to_vec()),
+        ],
+        Reply::ok(page(ids(0..0), json!({}))),
+    );
+    let output = records(
+        &server.url("/events"),
+        &["--paginate", "page:p", "--max-attempts", "1"],
+    );
+    let message = assert_nothing_printed(&output, "page 2: fetch of ");
+    assert!(
+        message.contains("the answer is not valid HTTP"),
+        "{message}"
+    );
+    assert_eq!(server.requests().len(), 2);
+}
+
 /// All the pages of one fetch share one byte cap: each page fits `--max-bytes`, all of them do not.
 #[test]
 fn the_pages_of_a_fetch_share_one_byte_cap() {

@@ -1643,6 +1643,8 @@ mod tests {
             (b"[\"\xff\x01\"]", (N, 1, 3, "not JSON at line 1, column 3: invalid UTF-8 in a string")),
             // A sequence cut short by the end: the string is not closed.
             (b"[\"\xe2\x82", (N, 1, 2, "not JSON at line 1, column 2: a string is not closed")),
+            // Invalid UTF-8 in a string that is not closed: the UTF-8 comes first.
+            (b"[\"ab\xff", (N, 1, 5, "not JSON at line 1, column 5: invalid UTF-8 in a string")),
             (b"[1,\xc2\xa02]", (N, 1, 4, "not JSON at line 1, column 4: expected a value, found byte 0xC2")),
             (b"\xef\xbb\xbfx", (N, 1, 4, "not JSON at line 1, column 4: expected a value, found 'x'")),
             (b" \xef\xbb\xbf[1]", (N, 1, 2, "not JSON at line 1, column 2: expected a value, found byte 0xEF")),
@@ -1653,6 +1655,33 @@ mod tests {
         for (doc, expected) in cases {
             assert_error(scan(doc), *expected);
         }
+    }
+
+    #[test]
+    fn special_bytes_are_found_at_every_offset() {
+        // The rule `find_special` implements, read plainly: a quote, a backslash, a control
+        // character, and with `ascii` any byte of 0x80 or more.
+        let special = |byte: u8, ascii: bool| {
+            byte == b'"' || byte == b'\\' || byte < 0x20 || (ascii && byte >= 0x80)
+        };
+        // Every byte value at every offset of the word-at-a-time part (0..8) and of the tail
+        // (8..13), with a quote after it, so that borrows below the quote would show.
+        for ascii in [true, false] {
+            for byte in 0..=255u8 {
+                for at in 0..13 {
+                    let mut buf = vec![b'a'; 14];
+                    buf[at] = byte;
+                    buf[13] = b'"';
+                    let expected = if special(byte, ascii) { at } else { 13 };
+                    assert_eq!(
+                        find_special(&buf, 0, ascii),
+                        Some(expected),
+                        "byte {byte:#04x} at {at}, ascii {ascii}"
+                    );
+                }
+            }
+        }
+        assert_eq!(find_special(b"abcdefghijk", 0, true), None);
     }
 
     // --- what ClickHouse cannot read ----------------------------------------------------------

@@ -984,7 +984,6 @@ fn number(buf: &[u8], start: usize) -> Scanned<usize> {
             }
         }
         Some(b'1'..=b'9') => {
-            i += 1;
             while digit(i) {
                 i += 1;
             }
@@ -1731,6 +1730,24 @@ mod tests {
         scan(format!("[{}]", "9".repeat(308)).as_bytes()).unwrap();
         scan(format!("[17{}]", "0".repeat(307)).as_bytes()).unwrap();
         scan(format!("[18{}]", "0".repeat(307)).as_bytes()).unwrap_err();
+    }
+
+    #[test]
+    fn a_negative_exponent_is_weighed_against_the_whole_mantissa() {
+        // 401 integer digits and e-50 are 10^350, beyond Float64; with e-100, 10^300 fits.
+        let hundreds = "0".repeat(400);
+        let error = scan(format!("[1{hundreds}e-50]").as_bytes()).unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                JsonError::Unreadable {
+                    reason: Limit::NumberOutOfRange(_),
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        scan(format!("[1{hundreds}e-100]").as_bytes()).unwrap();
     }
 
     #[test]

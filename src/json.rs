@@ -1529,11 +1529,11 @@ mod tests {
     }
 
     /// An error's variant, line, column and whole message.
-    type Expected = (Kind, usize, usize, &'static str);
+    type Expected<'a> = (Kind, usize, usize, &'a str);
 
     /// Asserts the error's variant, position and whole message.
     #[track_caller]
-    fn assert_error(result: Result<Document, JsonError>, expected: Expected) {
+    fn assert_error(result: Result<Document, JsonError>, expected: Expected<'_>) {
         let error = result.expect_err("an error");
         let (want_kind, line, column, message) = expected;
         assert_eq!(kind(&error), want_kind, "{error}");
@@ -1875,6 +1875,35 @@ mod tests {
             error.to_string().contains("in the object at /a~1b"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn keys_are_compared_decoded_whichever_is_escaped() {
+        // (earlier key, repeating key, keys before them): escaped first, plain first, both
+        // escaped and unequal as written, and each past the short-object filter (5 keys) and
+        // the pairwise search (17 keys).
+        let cases = [
+            (r#""\u0061""#, r#""a""#, 0),
+            (r#""a""#, r#""\u0061""#, 0),
+            (r#""\u0061b""#, r#""a\u0062""#, 0),
+            (r#""\u0061b""#, r#""a\u0062""#, 3),
+            (r#""\u0061""#, r#""a""#, 15),
+            (r#""a""#, r#""\u0061""#, 15),
+        ];
+        for (earlier, repeat, before) in cases {
+            let mut members: Vec<String> = (0..before).map(|i| format!(r#""k{i}":{i}"#)).collect();
+            members.push(format!("{earlier}:1"));
+            members.push(format!("{repeat}:2"));
+            let doc = format!("{{{}}}", members.join(","));
+            let column = doc.rfind(repeat).unwrap() + 1;
+            let expected = format!(
+                "duplicate key {repeat} at line 1, column {column} in the top-level object (ClickHouse would read the first one)"
+            );
+            assert_error(
+                scan(doc.as_bytes()),
+                (Kind::Duplicate, 1, column, &expected),
+            );
+        }
     }
 
     #[test]

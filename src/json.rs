@@ -2138,6 +2138,14 @@ mod tests {
         assert_eq!(members("{}").count(), 0);
         assert_eq!(members("[1]").count(), 0);
         assert_eq!(members("").count(), 0);
+        // Text that was not validated: raw control characters in strings are read past.
+        let pairs: Vec<(String, &str)> = members("{\"a\nb\":\"c\td\",\"e\":1}")
+            .map(|(key, value)| (key.into_owned(), value))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("a\nb".to_owned(), "\"c\td\""), ("e".to_owned(), "1")]
+        );
     }
 
     /// How a caller reads Open Notify people: no second validation, borrowed strings.

@@ -40,6 +40,11 @@ impl Default for Limits {
     }
 }
 
+/// A retry is made only if at least this much of the budget is left for its attempt after the
+/// wait (or the whole `--timeout`, when that is shorter): less cannot connect to a remote API,
+/// and the attempt's timeout would replace the real cause in the failure line.
+const MIN_ATTEMPT: Duration = Duration::from_millis(100);
+
 impl Limits {
     /// The retry policy of one fetch: its own budget, or what is left of the shared one when
     /// that ends first.
@@ -61,6 +66,7 @@ impl Limits {
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(2),
             budget: Some(budget),
+            min_attempt: self.attempt_timeout.min(MIN_ATTEMPT),
             attempts_flag: "--max-attempts",
             budget_flag: flag,
         };

@@ -19,6 +19,10 @@ pub(crate) struct Policy {
     pub(crate) max_backoff: Duration,
     /// The whole loop, waits included; `None`: the attempts alone bound it.
     pub(crate) budget: Option<Duration>,
+    /// The least time of the budget a retry's attempt must have after its wait: an attempt
+    /// started with a few milliseconds left only times out, and its timeout would hide the
+    /// cause of the attempt before it.
+    pub(crate) min_attempt: Duration,
     /// The flags that set the limits, named in messages.
     pub(crate) attempts_flag: &'static str,
     pub(crate) budget_flag: &'static str,
@@ -65,6 +69,8 @@ pub(crate) enum Stop {
         flag: &'static str,
         /// The wait was the other side's `Retry-After`, not our backoff.
         asked: bool,
+        /// The least time the attempt after the wait would need (`Policy::min_attempt`).
+        min_attempt: Duration,
     },
 }
 
@@ -79,10 +85,23 @@ impl std::fmt::Display for Stop {
                 budget,
                 flag,
                 asked,
+                min_attempt,
             } => {
+                let fits_alone = wait < left;
                 let (wait, left) = distinct_durations(*wait, *left);
                 let budget = format_duration(*budget);
-                if *asked {
+                if fits_alone {
+                    let retry = if *asked {
+                        format!("the server asked to retry after {wait}, which")
+                    } else {
+                        format!("a retry in {wait}")
+                    };
+                    write!(
+                        f,
+                        "{retry} would leave its attempt less than {} of the {left} left of the {budget} budget ({flag})",
+                        format_duration(*min_attempt)
+                    )
+                } else if *asked {
                     write!(
                         f,
                         "the server asked to retry after {wait}, beyond the {left} left of the {budget} budget ({flag})"
@@ -182,13 +201,14 @@ impl Policy {
             let wait = asked.unwrap_or(backoff);
             if let (Some(deadline), Some(budget)) = (deadline, self.budget) {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if wait >= left {
+                if wait.saturating_add(self.min_attempt) >= left {
                     let stop = Stop::OutOfTime {
                         wait,
                         left,
                         budget,
                         flag: self.budget_flag,
                         asked: asked.is_some(),
+                        min_attempt: self.min_attempt,
                     };
                     return Err(failed(error, stop));
                 }
@@ -234,6 +254,7 @@ mod tests {
             first_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
             budget,
+            min_attempt: Duration::ZERO,
             attempts_flag: "--max-attempts",
             budget_flag: "--max-elapsed",
         }
@@ -344,10 +365,56 @@ mod tests {
             budget: Duration::from_secs(8),
             flag: "--max-elapsed",
             asked: true,
+            min_attempt: Duration::from_millis(100),
         };
         assert_eq!(
             stop.to_string(),
             "the server asked to retry after 2040ms, beyond the 1980ms left of the 8.0s budget (--max-elapsed)"
+        );
+    }
+
+    #[test]
+    fn a_retry_that_leaves_its_attempt_too_little_time_is_not_made() {
+        // The wait (a few ms) fits in the second left, the attempt after it would not.
+        let budget = Some(Duration::from_secs(1));
+        let fails = |_| {
+            Err(Failure {
+                transient: true,
+                retry_after: None,
+            })
+        };
+        let tight = Policy {
+            min_attempt: Duration::from_secs(1),
+            ..policy(5, budget)
+        };
+        let failed = run_with(&tight, fails).unwrap_err();
+        assert_eq!(failed.attempts, 1);
+        let Stop::OutOfTime { wait, left, .. } = failed.stop else {
+            panic!("{:?}", failed.stop)
+        };
+        assert!(wait < left, "{wait:?} {left:?}");
+        let message = failed.stop.to_string();
+        assert!(
+            message.starts_with("a retry in ")
+                && message.contains("would leave its attempt less than 1.0s of the ")
+                && message.ends_with("left of the 1.0s budget (--max-elapsed)"),
+            "{message}"
+        );
+        // The same loop with no floor retries until its attempts run out.
+        let failed = run_with(&policy(5, budget), fails).unwrap_err();
+        assert_eq!(failed.attempts, 5);
+        // A Retry-After that fits while its attempt would not says it was asked for.
+        let stop = Stop::OutOfTime {
+            wait: Duration::from_millis(900),
+            left: Duration::from_millis(950),
+            budget: Duration::from_secs(8),
+            flag: "--max-elapsed",
+            asked: true,
+            min_attempt: Duration::from_millis(100),
+        };
+        assert_eq!(
+            stop.to_string(),
+            "the server asked to retry after 900ms, which would leave its attempt less than 100ms of the 950ms left of the 8.0s budget (--max-elapsed)"
         );
     }
 }

@@ -263,17 +263,19 @@ mod tests {
     fn run_with(
         policy: &Policy,
         results: impl Fn(u32) -> Result<u32, Failure>,
-    ) -> Result<Succeeded<u32>, Failed<Failure>> {
+    ) -> Result<Succeeded<u32>, Box<Failed<Failure>>> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let number = Cell::new(0);
-        runtime.block_on(policy.run("test", |_| {
-            number.set(number.get() + 1);
-            let result = results(number.get());
-            async move { result }
-        }))
+        runtime
+            .block_on(policy.run("test", |_| {
+                number.set(number.get() + 1);
+                let result = results(number.get());
+                async move { result }
+            }))
+            .map_err(Box::new)
     }
 
     const TRANSIENT: Failure = Failure {

@@ -49,23 +49,25 @@ impl Limits {
     /// The retry policy of one fetch: its own budget, or what is left of the shared one when
     /// that ends first.
     fn retry_policy(&self, shared: Option<&Shared>) -> (retry::Policy, TimeBound) {
-        let shared_left = shared.map(|shared| {
-            (
-                shared.deadline.saturating_duration_since(Instant::now()),
-                shared.kind,
-            )
+        let ends_first = shared.filter(|shared| {
+            shared.timeout.saturating_sub(shared.started.elapsed()) < self.max_elapsed
         });
-        let (budget, bound, flag) = match shared_left {
-            Some((left, kind)) if left < self.max_elapsed => {
-                (left, TimeBound::Shared(kind), kind.time_flag())
-            }
-            _ => (self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
+        // The shared budget is named whole in messages; it began before this fetch.
+        let (began, budget, bound, flag) = match ends_first {
+            Some(shared) => (
+                Some(shared.started),
+                shared.timeout,
+                TimeBound::Shared(shared.kind),
+                shared.kind.time_flag(),
+            ),
+            None => (None, self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
         };
         let policy = retry::Policy {
             max_attempts: self.max_attempts,
             first_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(2),
             budget: Some(budget),
+            began,
             min_attempt: self.attempt_timeout.min(MIN_ATTEMPT),
             attempts_flag: "--max-attempts",
             budget_flag: flag,
@@ -171,7 +173,9 @@ impl SharedKind {
 #[derive(Debug)]
 pub(crate) struct Shared {
     kind: SharedKind,
-    deadline: Instant,
+    started: Instant,
+    /// The shared time budget, from `started`.
+    timeout: Duration,
     max_bytes: u64,
     /// Bytes of the answers received so far (attempts that failed give theirs back).
     used: AtomicU64,
@@ -181,7 +185,8 @@ impl Shared {
     pub(crate) fn new(kind: SharedKind, timeout: Duration, max_bytes: u64) -> Self {
         Self {
             kind,
-            deadline: Instant::now() + timeout,
+            started: Instant::now(),
+            timeout,
             max_bytes,
             used: AtomicU64::new(0),
         }

@@ -19,6 +19,9 @@ pub(crate) struct Policy {
     pub(crate) max_backoff: Duration,
     /// The whole loop, waits included; `None`: the attempts alone bound it.
     pub(crate) budget: Option<Duration>,
+    /// When the budget began: before this loop for a budget shared with other calls; `None`:
+    /// at the loop's start.
+    pub(crate) began: Option<Instant>,
     /// The least time of the budget a retry's attempt must have after its wait: an attempt
     /// started with a few milliseconds left only times out, and its timeout would hide the
     /// cause of the attempt before it.
@@ -161,7 +164,9 @@ impl Policy {
         Fut: Future<Output = Result<T, E>>,
     {
         let started = Instant::now();
-        let deadline = self.budget.map(|budget| started + budget);
+        let deadline = self
+            .budget
+            .map(|budget| self.began.unwrap_or(started) + budget);
         let mut backoffs = ExponentialBuilder::default()
             .with_min_delay(self.first_backoff)
             .with_max_delay(self.max_backoff)
@@ -254,6 +259,7 @@ mod tests {
             first_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(4),
             budget,
+            began: None,
             min_attempt: Duration::ZERO,
             attempts_flag: "--max-attempts",
             budget_flag: "--max-elapsed",

@@ -158,6 +158,7 @@ impl Server {
                 first_backoff: Duration::from_millis(250),
                 max_backoff: Duration::from_secs(4),
                 budget: None,
+                began: None,
                 min_attempt: Duration::ZERO,
                 attempts_flag: "--clickhouse-attempts",
                 budget_flag: "",

@@ -46,7 +46,7 @@ impl Default for Limits {
 const MIN_ATTEMPT: Duration = Duration::from_millis(100);
 
 impl Limits {
-    /// The retry policy of one fetch: its own budget, or what is left of the shared one when
+    /// The retry policy of one fetch: its own budget, or the shared one (from its start) when
     /// that ends first.
     fn retry_policy(&self, shared: Option<&Shared>) -> (retry::Policy, TimeBound) {
         let ends_first = shared.filter(|shared| {

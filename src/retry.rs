@@ -93,28 +93,28 @@ impl std::fmt::Display for Stop {
                 let fits_alone = wait < left;
                 let (wait, left) = distinct_durations(*wait, *left);
                 let budget = format_duration(*budget);
-                if fits_alone {
-                    let retry = if *asked {
-                        format!("the server asked to retry after {wait}, which")
-                    } else {
-                        format!("a retry in {wait}")
-                    };
-                    write!(
-                        f,
-                        "{retry} would leave its attempt less than {} of the {left} left of the {budget} budget ({flag})",
-                        format_duration(*min_attempt)
-                    )
-                } else if *asked {
-                    write!(
-                        f,
-                        "the server asked to retry after {wait}, beyond the {left} left of the {budget} budget ({flag})"
-                    )
+                let retry = if *asked {
+                    format!("the server asked to retry after {wait}")
                 } else {
-                    write!(
-                        f,
-                        "a retry in {wait} would not fit in the {left} left of the {budget} budget ({flag})"
-                    )
-                }
+                    format!("a retry in {wait}")
+                };
+                // Either the wait alone fits and only the floor of its attempt does not, or the
+                // wait itself does not fit.
+                let min_attempt = format_duration(*min_attempt);
+                let outcome = match (fits_alone, *asked) {
+                    (true, true) => {
+                        format!(", which would leave its attempt less than {min_attempt} of the")
+                    }
+                    (true, false) => {
+                        format!(" would leave its attempt less than {min_attempt} of the")
+                    }
+                    (false, true) => ", beyond the".to_owned(),
+                    (false, false) => " would not fit in the".to_owned(),
+                };
+                write!(
+                    f,
+                    "{retry}{outcome} {left} left of the {budget} budget ({flag})"
+                )
             }
         }
     }
@@ -365,19 +365,32 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(3));
     }
 
-    #[test]
-    fn durations_that_round_alike_are_told_apart() {
-        let stop = Stop::OutOfTime {
-            wait: Duration::from_millis(2040),
-            left: Duration::from_millis(1980),
+    /// The stop of a wait of `wait_ms` (a `Retry-After` when `asked`) with `left_ms` of an
+    /// 8 s budget left.
+    fn out_of_time(wait_ms: u64, left_ms: u64, asked: bool) -> Stop {
+        Stop::OutOfTime {
+            wait: Duration::from_millis(wait_ms),
+            left: Duration::from_millis(left_ms),
             budget: Duration::from_secs(8),
             flag: "--max-elapsed",
-            asked: true,
+            asked,
             min_attempt: Duration::from_millis(100),
-        };
+        }
+    }
+
+    #[test]
+    fn durations_that_round_alike_are_told_apart() {
         assert_eq!(
-            stop.to_string(),
+            out_of_time(2040, 1980, true).to_string(),
             "the server asked to retry after 2040ms, beyond the 1980ms left of the 8.0s budget (--max-elapsed)"
+        );
+    }
+
+    #[test]
+    fn a_backoff_beyond_what_is_left_would_not_fit() {
+        assert_eq!(
+            out_of_time(1600, 900, false).to_string(),
+            "a retry in 1.6s would not fit in the 900ms left of the 8.0s budget (--max-elapsed)"
         );
     }
 
@@ -412,16 +425,8 @@ mod tests {
         let failed = run_with(&policy(5, budget), fails).unwrap_err();
         assert_eq!(failed.attempts, 5);
         // A Retry-After that fits while its attempt would not says it was asked for.
-        let stop = Stop::OutOfTime {
-            wait: Duration::from_millis(900),
-            left: Duration::from_millis(950),
-            budget: Duration::from_secs(8),
-            flag: "--max-elapsed",
-            asked: true,
-            min_attempt: Duration::from_millis(100),
-        };
         assert_eq!(
-            stop.to_string(),
+            out_of_time(900, 950, true).to_string(),
             "the server asked to retry after 900ms, which would leave its attempt less than 100ms of the 950ms left of the 8.0s budget (--max-elapsed)"
         );
     }

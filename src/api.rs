@@ -9,9 +9,9 @@ use url::Url;
 
 use crate::http::{Client, FetchError, Fetched, Shared, SharedKind};
 use crate::paginate::{PageError, PageFacts, Pages, Style};
+use crate::retry::{Failed, Stop};
 use crate::rows::Timestamp;
 use crate::secrets::{redact_url, shown_url};
-use crate::units::format_duration;
 use crate::validate::{self, Answer, Invalid, Shape};
 
 /// The flagship source, used when neither `--url` nor `ASTRO_API_URL` is given.
@@ -25,16 +25,8 @@ pub(crate) enum AnswerError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// A whole answer arrived and was refused: asking again gets the same answer.
-    #[error("fetch of {url} failed after {attempts} attempt{plural} in {elapsed}",
-        plural = if *.attempts == 1 { "" } else { "s" },
-        elapsed = format_duration(*.elapsed))]
-    Invalid {
-        url: String,
-        attempts: u32,
-        elapsed: Duration,
-        #[source]
-        invalid: Invalid,
-    },
+    #[error(transparent)]
+    Invalid(Box<Failed<Invalid>>),
     /// One page of a paginated fetch failed; the whole fetch fails.
     #[error("page {number}")]
     Page {
@@ -61,7 +53,7 @@ impl AnswerError {
                 AttemptError::Connect(_) | AttemptError::TimedOut { .. }
             ),
             AnswerError::Page { error, .. } => error.is_unreachable(),
-            AnswerError::Invalid { .. } | AnswerError::Paging { .. } => false,
+            AnswerError::Invalid(_) | AnswerError::Paging { .. } => false,
         }
     }
 }
@@ -117,12 +109,13 @@ async fn fetch_valid<T>(
     let body = std::mem::take(&mut fetched.body);
     match accept(body) {
         Ok(value) => Ok((value, fetched)),
-        Err(invalid) => Err(AnswerError::Invalid {
-            url: shown_url(url),
+        Err(invalid) => Err(AnswerError::Invalid(Box::new(Failed {
+            what: format!("fetch of {}", shown_url(url)),
             attempts: fetched.attempts,
             elapsed: started.elapsed(),
-            invalid,
-        }),
+            stop: Stop::Final,
+            last: invalid,
+        }))),
     }
 }
 
@@ -213,11 +206,10 @@ pub(crate) async fn fetch_any_json(
 mod tests {
     use super::*;
     use crate::http::{AttemptError, TimeBound};
-    use crate::retry::Stop;
 
     fn fetch_failed(last: AttemptError) -> AnswerError {
         AnswerError::Fetch(FetchError {
-            url: "http://api.example/people".into(),
+            what: "fetch of http://api.example/people".into(),
             attempts: 3,
             elapsed: Duration::from_secs(2),
             stop: Stop::Final,
@@ -253,14 +245,15 @@ mod tests {
         };
         assert!(!answered().is_unreachable());
         assert!(!on_page(answered()).is_unreachable());
-        let refused = AnswerError::Invalid {
-            url: "http://api.example/people".into(),
+        let refused = AnswerError::Invalid(Box::new(Failed {
+            what: "fetch of http://api.example/people".into(),
             attempts: 1,
             elapsed: Duration::from_millis(5),
-            invalid: Invalid::NoRecords {
+            stop: Stop::Final,
+            last: Invalid::NoRecords {
                 pointer: "/items".into(),
             },
-        };
+        }));
         assert!(!refused.is_unreachable());
         let paging = AnswerError::Paging {
             number: 1,

@@ -13,7 +13,8 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
 use url::{Host, Url};
 
-use crate::secrets::{SHOWN_MAX_CHARS, shorten};
+use crate::secrets::SHOWN_MAX_CHARS;
+use crate::text::shorten;
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub(crate) enum Refused {

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::guard::{CheckingResolver, Guard, Refused};
 use crate::messages::log;
-use crate::retry::{self, Retryable, Stop};
+use crate::retry::{self, Retryable};
 use crate::secrets::{Credentials, shown_url};
 use crate::units::{format_duration, format_size};
 
@@ -265,22 +265,9 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// The final failure of a fetch: what was tried, for how long, why it stopped; the last
-/// attempt's error is the source.
-#[derive(Debug, Error)]
-#[error("fetch of {url} failed after {attempts} attempt{plural} in {elapsed}{stop}",
-    plural = if *.attempts == 1 { "" } else { "s" },
-    elapsed = format_duration(*.elapsed),
-    stop = match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
-pub(crate) struct FetchError {
-    /// Shown without credentials or secret query values.
-    pub(crate) url: String,
-    pub(crate) attempts: u32,
-    pub(crate) elapsed: Duration,
-    pub(crate) stop: Stop,
-    #[source]
-    pub(crate) last: AttemptError,
-}
+/// The final failure of a fetch: "fetch of <url> failed after ...", the last attempt's error
+/// as its source.
+pub(crate) type FetchError = retry::Failed<AttemptError>;
 
 /// A whole answer and how it was obtained.
 #[derive(Debug)]
@@ -399,11 +386,10 @@ impl Client {
             Ok(done) => {
                 let received = done.value;
                 log!(
-                    "fetch of {shown}: {} in {} after {} attempt{}",
+                    "fetch of {shown}: {} in {} after {}",
                     format_size(received.body.len() as u64),
                     format_duration(started.elapsed()),
-                    done.attempts,
-                    if done.attempts == 1 { "" } else { "s" }
+                    crate::text::count(done.attempts, "attempt")
                 );
                 Ok(Fetched {
                     body: received.body,
@@ -413,13 +399,7 @@ impl Client {
                     url: received.url,
                 })
             }
-            Err(failed) => Err(FetchError {
-                url: shown,
-                attempts: failed.attempts,
-                elapsed: failed.elapsed,
-                stop: failed.stop,
-                last: failed.last,
-            }),
+            Err(failed) => Err(failed),
         }
     }
 
@@ -615,6 +595,7 @@ fn find_source<'a, E: std::error::Error + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retry::Stop;
 
     #[test]
     fn retry_classification() {
@@ -666,7 +647,7 @@ mod tests {
     #[test]
     fn failure_message_names_everything() {
         let error = FetchError {
-            url: "http://api.example.com/astros.json".into(),
+            what: "fetch of http://api.example.com/astros.json".into(),
             attempts: 3,
             elapsed: Duration::from_millis(2140),
             stop: Stop::OutOfAttempts {

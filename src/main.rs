@@ -23,6 +23,9 @@ mod rows;
 mod schema;
 mod secrets;
 mod server;
+#[cfg(test)]
+mod testing;
+mod text;
 mod tls;
 mod units;
 mod validate;

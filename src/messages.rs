@@ -52,7 +52,7 @@ pub(crate) fn failure_line(error: &anyhow::Error) -> String {
     // A cause that only repeats the text of the one before it adds nothing.
     parts.dedup_by(|later, earlier| earlier.ends_with(later.as_str()));
     let line = parts.join(": ").replace(['\n', '\r'], " ");
-    crate::secrets::shorten(&line, MAX_LINE_CHARS)
+    crate::text::shorten(&line, MAX_LINE_CHARS)
 }
 
 /// The innermost causes of an HTTP library's error, the same rule as [`failure_line`]: for

@@ -140,19 +140,29 @@ pub(crate) struct Succeeded<T> {
     pub(crate) attempts: u32,
 }
 
-/// A loop that ended without one.
-#[derive(Debug)]
+/// A loop that ended without one, and astro's one failure sentence for it: "<what> failed
+/// after N attempts in T (why it stopped)", the last attempt's error as its source. A fetch, a
+/// refused answer and a request to ClickHouse all say it this way.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} failed after {} in {}{}",
+    crate::text::count(*.attempts, "attempt"),
+    format_duration(*.elapsed),
+    match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
 pub(crate) struct Failed<E> {
-    pub(crate) last: E,
+    /// What was tried, and where: "fetch of <url>", "inserting ... on ClickHouse at <url>".
+    pub(crate) what: String,
     pub(crate) attempts: u32,
     pub(crate) elapsed: Duration,
     pub(crate) stop: Stop,
+    #[source]
+    pub(crate) last: E,
 }
 
 impl Policy {
     /// Runs `attempt` until it succeeds, fails for good, runs out of attempts, or the next wait
     /// would not fit in the budget. The wait is the backoff, or longer when the other side
-    /// asked for more (`Retry-After` never shortens it). `what` names the call in `-v` logs.
+    /// asked for more (`Retry-After` never shortens it). `what` names the call in `-v` logs and
+    /// in the failure.
     pub(crate) async fn run<T, E, F, Fut>(
         &self,
         what: &str,
@@ -187,6 +197,7 @@ impl Policy {
                 Err(error) => error,
             };
             let failed = |last, stop| Failed {
+                what: what.to_owned(),
                 last,
                 attempts: number,
                 elapsed: started.elapsed(),
@@ -315,6 +326,29 @@ mod tests {
         assert_eq!(
             failed.stop.to_string(),
             "no attempts left of --max-attempts 4"
+        );
+    }
+
+    #[test]
+    fn the_failure_sentence_names_what_how_often_how_long_and_why_it_stopped() {
+        let failed = |stop| Failed {
+            what: "fetch of http://x/".to_owned(),
+            attempts: 1,
+            elapsed: Duration::from_millis(2100),
+            stop,
+            last: std::io::Error::other("boom"),
+        };
+        assert_eq!(
+            failed(Stop::Final).to_string(),
+            "fetch of http://x/ failed after 1 attempt in 2.1s"
+        );
+        let out_of_attempts = Stop::OutOfAttempts {
+            max: 1,
+            flag: "--max-attempts",
+        };
+        assert_eq!(
+            failed(out_of_attempts).to_string(),
+            "fetch of http://x/ failed after 1 attempt in 2.1s (no attempts left of --max-attempts 1)"
         );
     }
 

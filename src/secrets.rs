@@ -285,31 +285,7 @@ pub(crate) fn redact_url(url: &Url) -> String {
 /// 10 MB URL does not become a 10 MB stderr line (which ClickHouse would put into the
 /// exception).
 pub(crate) fn shown_url(url: &Url) -> String {
-    shorten(&redact_url(url), SHOWN_MAX_CHARS)
-}
-
-/// `text` cut to at most `max_chars` characters by replacing its middle with `…`, so a URL
-/// keeps its scheme and host and the end of its path or query. Cuts fall on character
-/// boundaries; two thirds of what is kept come from the start, one third from the end.
-pub(crate) fn shorten(text: &str, max_chars: usize) -> String {
-    // A string of at most max_chars bytes has at most max_chars characters: no counting.
-    if text.len() <= max_chars || text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let Some(kept) = max_chars.checked_sub(1) else {
-        return String::new();
-    };
-    let tail = kept / 3;
-    let head = kept - tail;
-    let head_end = text
-        .char_indices()
-        .nth(head)
-        .map_or(text.len(), |(at, _)| at);
-    let tail_start = match tail.checked_sub(1) {
-        Some(back) => text.char_indices().nth_back(back).map_or(0, |(at, _)| at),
-        None => text.len(),
-    };
-    format!("{}…{}", &text[..head_end], &text[tail_start..])
+    crate::text::shorten(&redact_url(url), SHOWN_MAX_CHARS)
 }
 
 #[cfg(test)]
@@ -521,23 +497,6 @@ mod tests {
     }
 
     #[test]
-    fn shorten_keeps_both_ends_on_character_boundaries() {
-        assert_eq!(shorten("abcdef", 6), "abcdef");
-        assert_eq!(shorten("abcdefg", 6), "abcd…g");
-        assert_eq!(shorten("abcdefg", 5), "abc…g");
-        assert_eq!(shorten("abcdefg", 2), "a…");
-        assert_eq!(shorten("abcdefg", 1), "…");
-        assert_eq!(shorten("abcdefg", 0), "");
-        assert_eq!(shorten("", 0), "");
-        // Multi-byte characters: counted as characters, never cut inside.
-        assert_eq!(shorten("ééééé", 5), "ééééé");
-        assert_eq!(shorten("éééééé", 5), "ééé…é");
-        assert_eq!(shorten("日本語のテキスト", 4), "日本…ト");
-        let long = "x".repeat(10 << 20);
-        assert_eq!(shorten(&long, 200).chars().count(), 200);
-    }
-
-    #[test]
     fn shown_urls_are_short_and_keep_host_and_tail() {
         let long = format!(
             "https://api.example.com/v1/{}?page=7&api_key=abcdef",
@@ -586,25 +545,6 @@ mod tests {
         use proptest::prelude::*;
 
         pub(crate) const CASES: u32 = 512;
-
-        fn config() -> ProptestConfig {
-            ProptestConfig {
-                cases: CASES,
-                // A failure prints its minimal input; no regression files in the source tree.
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            }
-        }
-
-        /// Text that often parses as a URL, and sometimes barely.
-        fn url_text() -> impl Strategy<Value = String> {
-            prop_oneof![
-                any::<String>(),
-                "(https?|ftp|file|data|ws|x-y):(//)?\\PC{0,80}",
-                "https?://[a-z0-9.:@\\[\\]%_-]{0,30}/[ -~]{0,60}",
-                "https?://h\\.example/[a-z]{0,5}\\?[a-zA-Z_%0-9=&;#+ ]{0,60}",
-            ]
-        }
 
         /// Names whose values must be hidden, as they may be written: any case, and sometimes
         /// one character percent-encoded.
@@ -662,10 +602,10 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(config())]
+            #![proptest_config(crate::testing::with_cases(CASES))]
 
             #[test]
-            fn redaction_never_panics(text in url_text()) {
+            fn redaction_never_panics(text in crate::testing::url_text()) {
                 if let Ok(url) = Url::parse(&text) {
                     let shown = redact_url(&url);
                     let plain = url.username().is_empty()
@@ -718,27 +658,6 @@ mod tests {
                 prop_assert_eq!(redact_url(&url), url.as_str());
             }
 
-            #[test]
-            fn shorten_never_exceeds_the_limit(text in any::<String>(), max in 0usize..40) {
-                let short = shorten(&text, max);
-                prop_assert!(short.chars().count() <= max.max(text.chars().count().min(max)));
-                if text.chars().count() <= max {
-                    prop_assert_eq!(&short, &text);
-                } else if max > 0 {
-                    // Two thirds from the start, the rest from the end (`text` may hold a
-                    // `…` of its own, so the parts are compared by position).
-                    let tail = (max - 1) / 3;
-                    let head = max - 1 - tail;
-                    let count = text.chars().count();
-                    let expected: String = text
-                        .chars()
-                        .take(head)
-                        .chain(['…'])
-                        .chain(text.chars().skip(count - tail))
-                        .collect();
-                    prop_assert_eq!(short, expected);
-                }
-            }
         }
     }
 }

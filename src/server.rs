@@ -10,7 +10,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::messages::root_causes;
-use crate::retry::{self, Retryable, Stop};
+use crate::retry::{self, Retryable};
 use crate::secrets::redact_url;
 use crate::units::format_duration;
 
@@ -106,23 +106,9 @@ fn is_transient_code(code: u32) -> bool {
     )
 }
 
-/// The final failure: what was being done, where, after how many requests and how long, and
-/// why no further request was made; the last failure is the source.
-#[derive(Debug, Error)]
-#[error("{what} on ClickHouse at {url} failed after {attempts} attempt{plural} in {elapsed}{stop}",
-    plural = if *.attempts == 1 { "" } else { "s" },
-    elapsed = format_duration(*.elapsed),
-    stop = match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
-pub(crate) struct ServerError {
-    what: String,
-    /// Shown without credentials.
-    url: String,
-    attempts: u32,
-    elapsed: Duration,
-    stop: Stop,
-    #[source]
-    last: Failure,
-}
+/// The final failure: "<what> on ClickHouse at <url> failed after ...", the last failure as
+/// its source.
+pub(crate) type ServerError = retry::Failed<Failure>;
 
 /// One server. Nothing is sent until the first request.
 pub(crate) struct Server {
@@ -193,7 +179,7 @@ impl Server {
     {
         let outcome = self
             .retry
-            .run(&format!("{what} on {}", self.url), |_| {
+            .run(&format!("{what} on ClickHouse at {}", self.url), |_| {
                 let request = request();
                 async move {
                     match tokio::time::timeout(self.timeout, request).await {
@@ -205,14 +191,7 @@ impl Server {
             .await;
         match outcome {
             Ok(done) => Ok((done.value, done.attempts)),
-            Err(failed) => Err(ServerError {
-                what: what.to_owned(),
-                url: self.url.clone(),
-                attempts: failed.attempts,
-                elapsed: failed.elapsed,
-                stop: failed.stop,
-                last: failed.last,
-            }),
+            Err(failed) => Err(failed),
         }
     }
 
@@ -356,7 +335,7 @@ fn missing_name(text: &str, kind: &str) -> Option<String> {
 /// At most 600 characters, on one line.
 fn shorten(text: &str) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    crate::secrets::shorten(&one_line, 600)
+    crate::text::shorten(&one_line, 600)
 }
 
 #[cfg(test)]

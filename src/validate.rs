@@ -116,7 +116,7 @@ pub(crate) struct Answer {
 
 /// The value as it may be shown in a message: short, on one line.
 fn shown(value: &str) -> String {
-    crate::secrets::shorten(value, 60)
+    crate::text::shorten(value, 60)
 }
 
 /// Validates `body` against `shape`, compacting it in place.

@@ -14,6 +14,7 @@ use crate::cli::InitArgs;
 use crate::fingerprint::fnv1a;
 use crate::schema::{self, LEDGER_TABLE, SchemaFile};
 use crate::server::Server;
+use crate::text;
 use crate::units::format_duration;
 
 /// One schema file, ready to apply.
@@ -99,8 +100,8 @@ pub(super) async fn run(args: InitArgs) -> Result<()> {
     }
     writeln!(
         report,
-        "astro init: {applied} file{} applied, {unchanged} unchanged, in database {database} on {} ({})",
-        if applied == 1 { "" } else { "s" },
+        "astro init: {} applied, {unchanged} unchanged, in database {database} on {} ({})",
+        text::count(applied as u64, "file"),
         server.url(),
         format_duration(started.elapsed())
     )?;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::{InstallArgs, UninstallArgs};
 use crate::fingerprint::fnv1a;
+use crate::text;
 
 /// The UDF and dictionary XML of `clickhouse_config/`, as (file name, text).
 const SERVER_CONFIG: &[(&str, &str)] =
@@ -211,7 +212,7 @@ pub(super) async fn install(args: InstallArgs) -> Result<()> {
         bail!(
             "not replacing {}: astro did not write {} (or it was changed since); check, then run again with --force",
             refused.join(", "),
-            if refused.len() == 1 { "it" } else { "them" }
+            text::one_or_many(refused.len(), "it", "them")
         );
     }
     let mut report = std::io::stderr().lock();
@@ -271,7 +272,7 @@ pub(super) async fn uninstall(args: UninstallArgs) -> Result<()> {
         bail!(
             "not removing {}: changed since astro wrote {}; check, then run again with --force",
             changed.join(", "),
-            if changed.len() == 1 { "it" } else { "them" }
+            text::one_or_many(changed.len(), "it", "them")
         );
     }
     let mut report = std::io::stderr().lock();

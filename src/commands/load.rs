@@ -12,6 +12,7 @@ use crate::fingerprint::fnv1a;
 use crate::messages::log;
 use crate::rows::RawRow;
 use crate::server::{Server, ServerError};
+use crate::text;
 
 /// The table `astro load` inserts into (sql/02_raw_data.sql).
 const RAW_TABLE: &str = "raw_data";
@@ -38,14 +39,12 @@ pub(super) async fn run(args: LoadArgs) -> Result<()> {
     let insert_attempts = insert_raw(&server, &table, &rows).await?;
     // Quiet on success (cron mails whatever a job prints); -v tells what landed.
     log!(
-        "loaded {} row{} into {table} on {}: {}, fetched_at {}, {} insert attempt{}",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
+        "loaded {} into {table} on {}: {}, fetched_at {}, {}",
+        text::count(rows.len() as u64, "row"),
         server.url(),
         rows[0].source,
         pulled.fetched_at.to_clickhouse(),
-        insert_attempts,
-        if insert_attempts == 1 { "" } else { "s" },
+        text::count(insert_attempts, "insert attempt"),
     );
     Ok(())
 }

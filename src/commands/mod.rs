@@ -54,7 +54,7 @@ mod tests {
 
     fn timed_out() -> crate::api::AnswerError {
         crate::api::AnswerError::Fetch(FetchError {
-            url: "http://api.open-notify.org/astros.json".into(),
+            what: "fetch of http://api.open-notify.org/astros.json".into(),
             attempts: 2,
             elapsed: Duration::from_secs(8),
             stop: Stop::Final,

@@ -534,26 +534,6 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    fn config(cases: u32) -> ProptestConfig {
-        ProptestConfig {
-            cases,
-            // A failure prints its minimal input; no regression files in the source tree.
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    }
-
-    /// Text that often parses as a URL, and sometimes barely.
-    fn url_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            any::<String>(),
-            "(https?|ftp|file|data|ws|x-y):(//)?\\PC{0,80}",
-            "https?://[a-z0-9.:@\\[\\]%_-]{0,30}(:[0-9]{0,6})?/[ -~]{0,40}",
-            "https?://\\[[0-9a-f:.]{0,40}\\]/",
-            "https?://(0x[0-9a-f]{1,8}|[0-9]{1,10}|[0-9]{1,3}(\\.[0-9]{1,4}){0,3})/",
-        ]
-    }
-
     /// An address in a block of the given table, or anywhere.
     fn v4() -> impl Strategy<Value = Ipv4Addr> {
         prop_oneof![
@@ -572,10 +552,10 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(config(1024))]
+        #![proptest_config(crate::testing::with_cases(1024))]
 
         #[test]
-        fn check_url_never_panics_and_refusals_stay_short(text in url_text()) {
+        fn check_url_never_panics_and_refusals_stay_short(text in crate::testing::url_text()) {
             if let Ok(url) = Url::parse(&text) {
                 for guard in [
                     Guard::open(),
@@ -608,7 +588,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(config(4096))]
+        #![proptest_config(crate::testing::with_cases(4096))]
 
         #[test]
         fn is_public_never_panics(v4 in any::<u32>(), v6 in any::<u128>()) {
@@ -622,7 +602,7 @@ mod properties {
     }
 
     proptest! {
-        #![proptest_config(config(2048))]
+        #![proptest_config(crate::testing::with_cases(2048))]
 
         #[test]
         fn every_address_of_a_refusing_block_is_refused(

@@ -1,6 +1,7 @@
-"""What the README, sql/README.md and the Makefile tell a user holds: every SQL statement they
-show runs on the embedded engine, every statement they say reads "now" reads astro.people_now
-(or astro.latest_fetch, the fetch it is defined by), and every make target explains itself."""
+"""What the README, docs/*.md, sql/README.md and the Makefile tell a user holds: every SQL
+statement they show runs on the embedded engine, every statement they say reads "now" reads
+astro.people_now (or astro.latest_fetch, the fetch it is defined by), and every make target
+explains itself."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 import embedded
 from api_server import astros_reply, json_reply
 
-DOCS = [embedded.REPO_ROOT / "README.md", embedded.SQL_DIR / "README.md"]
+DOCS = [embedded.REPO_ROOT / "README.md", *sorted((embedded.REPO_ROOT / "docs").glob("*.md")),
+        embedded.SQL_DIR / "README.md"]
 CREW = [("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")]
 
 

@@ -122,3 +122,40 @@ def test_the_cli_reference_lists_every_user_target():
             continue
         assert f"make {name}" in reference, f"docs/cli.md does not mention make {name}"
 
+
+def without_code(markdown: str) -> str:
+    """The text of a document outside fenced blocks and code spans (neither holds links)."""
+    return re.sub(r"`[^`\n]*`", "", re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M))
+
+
+def anchors(doc) -> set[str]:
+    """The heading anchors GitHub makes: lower case, punctuation dropped, spaces to hyphens, a
+    repeated heading numbered."""
+    slugs: set[str] = set()
+    text = re.sub(r"^```.*?^```", "", doc.read_text(), flags=re.S | re.M)
+    for heading in re.findall(r"^#{1,6} +(.+?) *$", text, flags=re.M):
+        slug = base = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+        repeat = 0
+        while slug in slugs:
+            repeat += 1
+            slug = f"{base}-{repeat}"
+        slugs.add(slug)
+    return slugs
+
+
+def test_every_relative_link_in_the_docs_resolves():
+    checked = 0
+    for doc in DOCS:
+        for target in re.findall(r"\]\(([^)\s]+)\)", without_code(doc.read_text())):
+            if re.match(r"[a-z][a-z0-9+.-]*:", target):
+                continue  # https:, mailto: and the like
+            path, _, anchor = target.partition("#")
+            linked = (doc.parent / path).resolve() if path else doc
+            where = f"{doc.relative_to(embedded.REPO_ROOT)}: {target}"
+            assert linked.is_relative_to(embedded.REPO_ROOT) and linked.exists(), \
+                f"{where}: no such file"
+            if anchor:
+                assert linked.suffix == ".md" and anchor in anchors(linked), \
+                    f"{where}: no such heading"
+            checked += 1
+    assert checked >= 30

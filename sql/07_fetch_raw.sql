@@ -12,7 +12,7 @@
 -- The columns are raw_data's, in its order and types (a test holds them equal). Creating the view
 -- runs nothing: astro runs when the view is read. CREATE OR REPLACE: a changed call (flags,
 -- timeouts) reaches every user of the view on the next apply. For a longer budget than the
--- binary's default (8 s, inside command_read_timeout's 10 s), see the README.
+-- binary's default (8 s, inside command_read_timeout's 10 s), see docs/sql.md.
 CREATE OR REPLACE VIEW astro.fetch_raw
 AS SELECT *
 FROM executable(

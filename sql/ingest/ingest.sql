@@ -3,5 +3,5 @@
 -- (sql/07_fetch_raw.sql); astro.people_mv parses the row into astro.people in the same INSERT.
 -- A failed fetch fails this statement with astro's own line and inserts nothing.
 -- Not part of `apply`. The URL comes from ASTRO_API_URL in the environment of the ClickHouse
--- process. For another URL or a longer budget, use the long form in the README.
+-- process. For another URL or a longer budget, use the long form in docs/sql.md.
 INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw;

@@ -20,7 +20,7 @@ def events(ids) -> list[dict]:
 
 
 def incremental_insert(url: str) -> str:
-    """The README's incremental pattern: the input query sends the newest ts already loaded."""
+    """The incremental pattern of docs/your-api.md: the input query sends the newest ts loaded."""
     command = (f"astro fetch --url {url}?since={{cursor}} --cursor-stdin "
                "--cursor-initial 1970-01-01T00:00:00Z --records /data "
                "--output records --format JSONEachRow")

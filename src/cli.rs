@@ -8,15 +8,15 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::api::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
-use crate::formats::Format;
+use crate::clickhouse_client::{self, Server};
 use crate::guard::Guard;
 use crate::http::{self, HeaderScope};
 use crate::json::Pointer;
-use crate::paginate::Style;
+use crate::pull::Style;
+use crate::pull::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
+use crate::rows::format::Format;
 use crate::schema::{self, Engine};
 use crate::secrets::{CredentialSources, Credentials};
-use crate::server::{self, Server};
 use crate::units::{parse_duration, parse_size};
 use crate::validate::{Required, Shape};
 
@@ -572,7 +572,11 @@ impl ApiArgs {
     /// answer holds (`people`: every record a person), the pages, and the clients: one for
     /// the URL's origin (no allowlist, its credentials), one for next pages on `--allow-host`
     /// hosts (the UDF's guard, no credentials).
-    pub(crate) fn source(&self, people: bool, cursor: Option<&str>) -> anyhow::Result<api::Source> {
+    pub(crate) fn source(
+        &self,
+        people: bool,
+        cursor: Option<&str>,
+    ) -> anyhow::Result<pull::Source> {
         let url = self.url_with_cursor(cursor).map_err(anyhow::Error::msg)?;
         let mut shape = match &self.records {
             None => Shape::open_notify(),
@@ -607,10 +611,10 @@ impl ApiArgs {
                 HeaderScope::Origin(url.origin()),
             )?)
         };
-        Ok(api::Source {
+        Ok(pull::Source {
             url,
             shape,
-            paging: self.paginate.clone().map(|style| api::Paging {
+            paging: self.paginate.clone().map(|style| pull::Paging {
                 style,
                 max_pages: self.max_pages,
             }),
@@ -739,7 +743,7 @@ impl ClickHouseArgs {
         let password = std::env::var(PASSWORD_ENV)
             .ok()
             .filter(|password| !password.is_empty());
-        Ok(Server::new(server::Settings {
+        Ok(Server::new(clickhouse_client::Settings {
             url: self.url().map_err(anyhow::Error::msg)?,
             user: self.clickhouse_user.clone(),
             password,
@@ -782,7 +786,7 @@ fn parse_param_name(text: &str) -> Result<String, String> {
 }
 
 fn parse_database(text: &str) -> Result<String, String> {
-    if schema::is_plain_identifier(text) {
+    if schema::statements::is_plain_identifier(text) {
         Ok(text.to_owned())
     } else {
         Err("must be a plain identifier: letters, digits and `_`, not starting with a digit".into())

@@ -8,21 +8,19 @@
 //! strict as ClickHouse), `rows` and `formats` (what is printed, and how), `secrets`,
 //! `fingerprint` (content hashes), `tls`, `units`, `messages`.
 
-mod api;
 mod cli;
+mod clickhouse_client;
 mod commands;
 mod fingerprint;
-mod formats;
 mod guard;
 mod http;
 mod json;
 mod messages;
-mod paginate;
+mod pull;
 mod retry;
 mod rows;
 mod schema;
 mod secrets;
-mod server;
 #[cfg(test)]
 mod testing;
 mod text;

@@ -5,9 +5,9 @@ use std::io::{self, BufWriter, Read, Write};
 use anyhow::{Context, Result};
 
 use super::hint_for_default_url;
-use crate::api;
 use crate::cli::{FetchArgs, OutputKind};
-use crate::formats::{Format, tsv_unescape};
+use crate::pull;
+use crate::rows::format::{Format, tsv_unescape};
 use crate::rows::{Column, PEOPLE_COLUMNS, RAW_COLUMNS, RECORD_COLUMNS};
 
 pub(super) async fn run(args: FetchArgs) -> Result<()> {
@@ -35,7 +35,7 @@ pub(super) async fn run(args: FetchArgs) -> Result<()> {
     let source = args
         .api
         .source(args.output == OutputKind::People, cursor.as_deref())?;
-    let pulled = api::pull(&source)
+    let pulled = pull::pull(&source)
         .await
         .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
     // Every page is fetched and valid: only now does any row reach stdout.
@@ -46,7 +46,7 @@ pub(super) async fn run(args: FetchArgs) -> Result<()> {
 
 fn write_rows(
     out: &mut impl Write,
-    pulled: &api::Pulled,
+    pulled: &pull::Pulled,
     output: OutputKind,
     format: Format,
 ) -> io::Result<()> {

@@ -11,9 +11,9 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::InitArgs;
+use crate::clickhouse_client::Server;
 use crate::fingerprint::fnv1a;
 use crate::schema::{self, LEDGER_TABLE, SchemaFile};
-use crate::server::Server;
 use crate::text;
 use crate::units::format_duration;
 
@@ -44,7 +44,7 @@ pub(super) async fn run(args: InitArgs) -> Result<()> {
     let plan: Vec<Step> = files
         .into_iter()
         .map(|file| {
-            let statements: Vec<String> = schema::split_statements(&file.text)
+            let statements: Vec<String> = schema::statements::split_statements(&file.text)
                 .iter()
                 .map(|statement| schema::in_database(statement, database))
                 .collect();

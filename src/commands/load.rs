@@ -1,17 +1,17 @@
 //! `astro load`: push mode, for servers that cannot run user executables (ClickHouse Cloud,
-//! locked-down servers). Fetches exactly as `astro fetch` does ([`crate::api::fetch_raw`]) and
+//! locked-down servers). Fetches exactly as `astro fetch` does ([`crate::pull::fetch_raw`]) and
 //! inserts that one row into `<database>.raw_data` with the official `clickhouse` crate; the
 //! materialized view `people_mv` turns it into `people` inside the same INSERT.
 
 use anyhow::Result;
 
 use super::hint_for_default_url;
-use crate::api;
 use crate::cli::LoadArgs;
+use crate::clickhouse_client::{Server, ServerError};
 use crate::fingerprint::fnv1a;
 use crate::messages::log;
+use crate::pull;
 use crate::rows::RawRow;
-use crate::server::{Server, ServerError};
 use crate::text;
 
 /// The table `astro load` inserts into (sql/02_raw_data.sql).
@@ -21,7 +21,7 @@ pub(super) async fn run(args: LoadArgs) -> Result<()> {
     // Connection settings are checked before the fetch: a bad URL should not cost an API call.
     let server = args.clickhouse.server(true)?;
     let source = args.api.source(false, None)?;
-    let pulled = api::pull(&source)
+    let pulled = pull::pull(&source)
         .await
         .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
     // One raw row per page, all with the fetch's time.

@@ -33,7 +33,7 @@ pub(crate) fn run(command: Command) -> Result<()> {
 }
 
 /// When the built-in default URL cannot be reached, the line says how to fetch elsewhere.
-fn hint_for_default_url(error: crate::api::AnswerError, is_default: bool) -> anyhow::Error {
+fn hint_for_default_url(error: crate::pull::AnswerError, is_default: bool) -> anyhow::Error {
     if is_default && error.is_unreachable() {
         anyhow::anyhow!(
             "{} (the built-in default API; point astro at another endpoint with --url or ASTRO_API_URL)",
@@ -52,8 +52,8 @@ mod tests {
     use crate::http::{AttemptError, FetchError};
     use crate::retry::Stop;
 
-    fn timed_out() -> crate::api::AnswerError {
-        crate::api::AnswerError::Fetch(FetchError {
+    fn timed_out() -> crate::pull::AnswerError {
+        crate::pull::AnswerError::Fetch(FetchError {
             what: "fetch of http://api.open-notify.org/astros.json".into(),
             attempts: 2,
             elapsed: Duration::from_secs(8),

@@ -11,10 +11,10 @@ use anyhow::{Context, Result, bail};
 use futures_util::stream::{self, StreamExt};
 use url::Url;
 
-use crate::api;
 use crate::cli::UdfArgs;
-use crate::formats::{tsv_unescape, write_tsv_escaped};
 use crate::http::{Client, Shared, SharedKind};
+use crate::pull;
+use crate::rows::format::{tsv_unescape, write_tsv_escaped};
 
 /// The most rows a chunk header may announce. ClickHouse's blocks hold at most a few hundred
 /// thousand rows; a larger count is a broken or hostile peer, refused before any work.
@@ -103,7 +103,7 @@ async fn answer_block(
                 .ok()
                 .and_then(|text| Url::parse(text.trim()).ok())
                 .with_context(|| format!("{}: not a valid URL", row_name()))?;
-            api::fetch_any_json(client, &url, limits)
+            pull::fetch_any_json(client, &url, limits)
                 .await
                 .with_context(row_name)
         })

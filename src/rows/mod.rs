@@ -6,6 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+pub(crate) mod format;
+
 /// One fetch, as a row of `astro.raw_data`:
 /// `source String, fetched_at DateTime64(3, 'UTC'), attempts UInt32, payload String`.
 /// The field order is the column order (RowBinary and TabSeparated are positional).

@@ -7,8 +7,12 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use url::Url;
 
+mod paginate;
+
+pub(crate) use paginate::{PageError, Style};
+use paginate::{PageFacts, Pages};
+
 use crate::http::{Client, FetchError, Fetched, Shared, SharedKind};
-use crate::paginate::{PageError, PageFacts, Pages, Style};
 use crate::retry::{Failed, Stop};
 use crate::rows::Timestamp;
 use crate::secrets::{redact_url, shown_url};

@@ -1,11 +1,14 @@
-//! The astro schema (`sql/`), carried inside the binary: which files apply where, and the one
-//! SQL statement splitter (the HTTP interface takes one statement a request; the embedded
-//! engine's driver takes the statements from `astro init --dry-run --format jsonl`).
+//! The astro schema (`sql/`), carried inside the binary: which files apply where, in which
+//! database, and the ledger `astro init` keeps of them. The SQL text itself (statements, the
+//! database renamed) is [`statements`]; the embedded engine's driver takes the statements from
+//! `astro init --dry-run --jsonl`.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+
+pub(crate) mod statements;
 
 /// Where a schema file applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,23 +55,18 @@ impl SchemaFile {
     }
 }
 
-/// The ledger of applied schema files, kept by `astro init` in the astro database (like a
-/// migration tool's history table): one row per file and version of its text, so a later init
-/// applies only files that are new or changed, and says which. Every file is idempotent on its
-/// own, so the ledger decides what to send, never what is correct.
+/// The ledger of applied schema files (`sql/ledger/schema_migrations.sql` says what it is for).
 pub(crate) const LEDGER_TABLE: &str = "schema_migrations";
 
-/// The ledger's DDL, in `database`. ReplacingMergeTree ORDER BY file: the latest version of
-/// each file wins.
+/// The ledger's DDL, carried in the binary like the schema, applied apart from it.
+const LEDGER_DDL: &str = include_str!("../../sql/ledger/schema_migrations.sql");
+
+/// The ledger's DDL, in `database`.
 pub(crate) fn ledger_ddl(database: &str) -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {database}.{LEDGER_TABLE}\n(\n    \
-         file       String COMMENT 'the schema file, within sql/',\n    \
-         fingerprint String COMMENT 'FNV-1a of the statements applied',\n    \
-         applied_at DateTime64(3, 'UTC') DEFAULT now64(3, 'UTC'),\n    \
-         astro      String COMMENT 'astro --version that applied it'\n)\n\
-         ENGINE = ReplacingMergeTree(applied_at)\nORDER BY file"
-    )
+    let [statement] = &statements::split_statements(LEDGER_DDL)[..] else {
+        unreachable!("sql/ledger/schema_migrations.sql holds one statement (a test checks it)")
+    };
+    in_database(statement, database)
 }
 
 /// The files of `sql/` as they were when the binary was built, in apply order.
@@ -153,179 +151,65 @@ fn sql_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
 /// The database the schema names (`astro`).
 pub(crate) const DATABASE: &str = "astro";
 
-/// One piece of SQL text as the splitter sees it.
-#[derive(Debug, PartialEq, Eq)]
-enum Token<'a> {
-    /// Words, numbers, operators and blanks.
-    Code(&'a str),
-    /// A string literal or a quoted identifier, quotes included.
-    Quoted(&'a str),
-    Comment(&'a str),
-    Semicolon,
-}
-
-/// Splits SQL text into tokens; never fails (an unterminated literal or comment runs to the
-/// end).
-fn tokens(text: &str) -> Vec<Token<'_>> {
-    fn flush<'a>(out: &mut Vec<Token<'a>>, text: &'a str, from: usize, to: usize) {
-        if from < to {
-            out.push(Token::Code(&text[from..to]));
-        }
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut index = 0;
-    let mut code_start = 0;
-    while index < bytes.len() {
-        let start = index;
-        let token = match bytes[index] {
-            quote @ (b'\'' | b'"' | b'`') => {
-                index += 1;
-                while index < bytes.len() {
-                    match bytes[index] {
-                        b'\\' => index += 2,
-                        // A doubled quote stays inside the literal.
-                        byte if byte == quote && bytes.get(index + 1) == Some(&quote) => index += 2,
-                        byte if byte == quote => {
-                            index += 1;
-                            break;
-                        }
-                        _ => index += 1,
-                    }
-                }
-                index = index.min(bytes.len());
-                Token::Quoted(&text[start..index])
-            }
-            b'-' if bytes.get(index + 1) == Some(&b'-') => {
-                index = text[index..]
-                    .find('\n')
-                    .map_or(bytes.len(), |at| index + at);
-                Token::Comment(&text[start..index])
-            }
-            b'/' if bytes.get(index + 1) == Some(&b'*') => {
-                index = text[index + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |at| index + 2 + at + 2);
-                Token::Comment(&text[start..index])
-            }
-            b';' => {
-                index += 1;
-                Token::Semicolon
-            }
-            _ => {
-                index += 1;
-                continue;
-            }
-        };
-        flush(&mut out, text, code_start, start);
-        out.push(token);
-        code_start = index;
-    }
-    flush(&mut out, text, code_start, bytes.len());
-    out
-}
-
-/// Splits SQL text on `;` outside string literals, quoted identifiers and comments, and drops
-/// parts that hold only comments and blanks.
-pub(crate) fn split_statements(text: &str) -> Vec<String> {
-    let mut statements = Vec::new();
-    let mut current = String::new();
-    let mut has_code = false;
-    for token in tokens(text) {
-        match token {
-            Token::Semicolon => {
-                if has_code {
-                    statements.push(current.trim().to_owned());
-                }
-                current.clear();
-                has_code = false;
-            }
-            Token::Code(code) => {
-                has_code |= !code.trim().is_empty();
-                current.push_str(code);
-            }
-            Token::Quoted(quoted) => {
-                has_code = true;
-                current.push_str(quoted);
-            }
-            Token::Comment(comment) => current.push_str(comment),
-        }
-    }
-    if has_code {
-        statements.push(current.trim().to_owned());
-    }
-    statements
-}
-
 /// The statement with the database `astro` renamed to `database` wherever it is a bare word
 /// (never inside a literal or a comment): `CREATE DATABASE astro`, `astro.raw_data`.
 pub(crate) fn in_database(statement: &str, database: &str) -> String {
     if database == DATABASE {
         return statement.to_owned();
     }
-    let mut out = String::with_capacity(statement.len());
-    for token in tokens(statement) {
-        match token {
-            Token::Code(code) => out.push_str(&rename_word(code, DATABASE, database)),
-            Token::Quoted(text) | Token::Comment(text) => out.push_str(text),
-            Token::Semicolon => out.push(';'),
-        }
-    }
-    out
-}
-
-fn rename_word(code: &str, from: &str, to: &str) -> String {
-    let is_word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(code.len());
-    let mut rest = code;
-    while let Some(at) = rest.find(from) {
-        let before = rest[..at].chars().next_back();
-        let after = rest[at + from.len()..].chars().next();
-        out.push_str(&rest[..at]);
-        if before.is_some_and(is_word) || after.is_some_and(is_word) {
-            out.push_str(from);
-        } else {
-            out.push_str(to);
-        }
-        rest = &rest[at + from.len()..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether `name` can be the database: a plain identifier, so it needs no quoting anywhere.
-pub(crate) fn is_plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 64
+    statements::rename_database(statement, DATABASE, database)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use statements::{Token, split_statements, tokens};
 
     #[test]
-    fn statements_split_outside_literals_and_comments() {
-        let text = "-- a comment; with a semicolon\nCREATE DATABASE IF NOT EXISTS astro;\n\n\
-            /* block; */ CREATE TABLE t (s String DEFAULT 'a;''b', `c;` String) ENGINE = Memory;\n\
-            -- trailing comment only\n";
-        let statements = split_statements(text);
-        assert_eq!(statements.len(), 2, "{statements:?}");
+    fn the_database_is_renamed_outside_literals_only() {
+        let statement = "CREATE MATERIALIZED VIEW IF NOT EXISTS astro.people_mv TO astro.people \
+            AS SELECT 'astro.x' AS s, astro_people, `astro` FROM astro.raw_data -- astro.y";
         assert_eq!(
-            statements[0],
-            "-- a comment; with a semicolon\nCREATE DATABASE IF NOT EXISTS astro"
+            in_database(statement, "analytics"),
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.people_mv TO analytics.people \
+            AS SELECT 'astro.x' AS s, astro_people, `astro` FROM analytics.raw_data -- astro.y"
         );
-        assert!(statements[1].ends_with("ENGINE = Memory"), "{statements:?}");
-        assert!(statements[1].contains("'a;''b'"), "{statements:?}");
-        assert_eq!(split_statements("SELECT 1"), vec!["SELECT 1"]);
-        assert!(split_statements("-- nothing\n/* here */\n").is_empty());
-        assert_eq!(split_statements("SELECT 'it\\'s;'; SELECT 2;").len(), 2);
         assert_eq!(
-            split_statements("SELECT 'unterminated; x"),
-            vec!["SELECT 'unterminated; x"]
+            in_database("CREATE DATABASE IF NOT EXISTS astro", "a1"),
+            "CREATE DATABASE IF NOT EXISTS a1"
+        );
+        assert_eq!(in_database(statement, "astro"), statement);
+    }
+
+    /// Top-level comma-separated items (commas inside parentheses or quotes stay).
+    fn split_columns(list: &str) -> Vec<String> {
+        let (mut items, mut current, mut depth, mut quoted) = (vec![], String::new(), 0, false);
+        for c in list.chars() {
+            match c {
+                '\'' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ',' if depth == 0 && !quoted => {
+                    items.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+                    current.clear();
+                    continue;
+                }
+                _ => {}
+            }
+            current.push(c);
+        }
+        items.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+        items
+    }
+
+    #[test]
+    fn the_ledger_is_one_statement_in_the_database_it_is_given() {
+        let ddl = ledger_ddl("analytics");
+        assert!(
+            ddl.starts_with("-- The ledger of applied schema files")
+                && ddl.contains("CREATE TABLE IF NOT EXISTS analytics.schema_migrations")
+                && ddl.ends_with("ORDER BY file"),
+            "{ddl}"
         );
     }
 
@@ -370,43 +254,6 @@ mod tests {
         assert!(embedded.iter().all(|file| file.group != Group::Schedule));
         let scheduled = files(Engine::Server, true, None).unwrap();
         assert_eq!(scheduled.last().unwrap().group, Group::Schedule);
-    }
-
-    #[test]
-    fn the_database_is_renamed_outside_literals_only() {
-        let statement = "CREATE MATERIALIZED VIEW IF NOT EXISTS astro.people_mv TO astro.people \
-            AS SELECT 'astro.x' AS s, astro_people, `astro` FROM astro.raw_data -- astro.y";
-        assert_eq!(
-            in_database(statement, "analytics"),
-            "CREATE MATERIALIZED VIEW IF NOT EXISTS analytics.people_mv TO analytics.people \
-            AS SELECT 'astro.x' AS s, astro_people, `astro` FROM analytics.raw_data -- astro.y"
-        );
-        assert_eq!(
-            in_database("CREATE DATABASE IF NOT EXISTS astro", "a1"),
-            "CREATE DATABASE IF NOT EXISTS a1"
-        );
-        assert_eq!(in_database(statement, "astro"), statement);
-    }
-
-    /// Top-level comma-separated items (commas inside parentheses or quotes stay).
-    fn split_columns(list: &str) -> Vec<String> {
-        let (mut items, mut current, mut depth, mut quoted) = (vec![], String::new(), 0, false);
-        for c in list.chars() {
-            match c {
-                '\'' => quoted = !quoted,
-                '(' if !quoted => depth += 1,
-                ')' if !quoted => depth -= 1,
-                ',' if depth == 0 && !quoted => {
-                    items.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
-                    current.clear();
-                    continue;
-                }
-                _ => {}
-            }
-            current.push(c);
-        }
-        items.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
-        items
     }
 
     #[test]
@@ -495,15 +342,5 @@ mod tests {
             executable_structure("astro.fetch_people"),
             crate::rows::structure(crate::rows::PEOPLE_COLUMNS)
         );
-    }
-
-    #[test]
-    fn database_names() {
-        for good in ["astro", "analytics_2", "_x"] {
-            assert!(is_plain_identifier(good), "{good}");
-        }
-        for bad in ["", "1x", "a-b", "a.b", "a b", "x`y", "ä"] {
-            assert!(!is_plain_identifier(bad), "{bad}");
-        }
     }
 }

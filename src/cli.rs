@@ -12,8 +12,9 @@ use crate::clickhouse_client::{self, Server};
 use crate::guard::Guard;
 use crate::http::{self, HeaderScope};
 use crate::json::Pointer;
+use crate::open_notify::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
+use crate::pull;
 use crate::pull::Style;
-use crate::pull::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
 use crate::rows::format::Format;
 use crate::schema::{self, Engine};
 use crate::secrets::{CredentialSources, Credentials};
@@ -578,12 +579,13 @@ impl ApiArgs {
         cursor: Option<&str>,
     ) -> anyhow::Result<pull::Source> {
         let url = self.url_with_cursor(cursor).map_err(anyhow::Error::msg)?;
+        let person_check = people.then_some(open_notify::check_person as _);
         let mut shape = match &self.records {
-            None => Shape::open_notify(),
+            None => open_notify::shape(people),
             Some(records) => Shape {
                 records: Some(records.clone()),
                 require: Vec::new(),
-                people,
+                record_check: person_check,
                 page_value: None,
                 every_object: false,
             },

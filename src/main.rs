@@ -16,6 +16,7 @@ mod guard;
 mod http;
 mod json;
 mod messages;
+mod open_notify;
 mod pull;
 mod retry;
 mod rows;

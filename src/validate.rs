@@ -1,9 +1,7 @@
 //! What an answer must hold before anything is printed: valid JSON as ClickHouse reads it
 //! ([`crate::json`]), the records at a JSON Pointer (an array of objects), the values
-//! `--require` asks for, and, for people rows, a string `craft` and `name` in every record.
-//! The Open Notify preset is one user of this: records at `/people`, `message` = "success".
-
-use std::borrow::Cow;
+//! `--require` asks for, and whatever check a row type makes of each record (the person rows
+//! of [`crate::open_notify`] need a string `craft` and `name`).
 
 use thiserror::Error;
 
@@ -16,13 +14,16 @@ pub(crate) struct Shape {
     pub(crate) records: Option<Pointer>,
     /// Values that must be there, equal to these.
     pub(crate) require: Vec<Required>,
-    /// Every record must have a string `craft` and `name` (people rows).
-    pub(crate) people: bool,
+    /// A check of each record (its index, its compact text), for rows that need fields of it.
+    pub(crate) record_check: Option<RecordCheck>,
     /// A value a page must yield when it has one (a next-page URL, a cursor).
     pub(crate) page_value: Option<Pointer>,
     /// Refuse duplicate keys in every object (answers handed on whole).
     pub(crate) every_object: bool,
 }
+
+/// A check of one record: its index in the records array and its compact JSON text.
+pub(crate) type RecordCheck = fn(usize, &str) -> Result<(), Invalid>;
 
 /// `--require POINTER=JSON`.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,27 +47,13 @@ impl Required {
 }
 
 impl Shape {
-    /// The Open Notify answer: `{"message": "success", "people": [{"craft", "name"}, ...]}`.
-    pub(crate) fn open_notify() -> Self {
-        Self {
-            records: Some(Pointer::parse("/people").expect("a valid pointer")),
-            require: vec![Required {
-                pointer: Pointer::parse("/message").expect("a valid pointer"),
-                value: serde_json::Value::from("success"),
-            }],
-            people: true,
-            page_value: None,
-            every_object: false,
-        }
-    }
-
     /// Any JSON value (the UDF's answers), with no duplicate key in any object: the answer
     /// goes to SQL users whole, and every reader must read it the same way.
     pub(crate) fn any() -> Self {
         Self {
             records: None,
             require: Vec::new(),
-            people: false,
+            record_check: None,
             page_value: None,
             every_object: true,
         }
@@ -97,10 +84,16 @@ pub(crate) enum Invalid {
         found: String,
         expected: String,
     },
-    #[error("person {index}: no `{field}`")]
-    PersonField { index: usize, field: &'static str },
-    #[error("person {index}: `{field}` is {found}, not a string")]
-    PersonNotString {
+    /// A record without a field its rows need; `noun` names the record ("person").
+    #[error("{noun} {index}: no `{field}`")]
+    FieldMissing {
+        noun: &'static str,
+        index: usize,
+        field: &'static str,
+    },
+    #[error("{noun} {index}: `{field}` is {found}, not a string")]
+    FieldNotString {
+        noun: &'static str,
         index: usize,
         field: &'static str,
         found: String,
@@ -115,7 +108,7 @@ pub(crate) struct Answer {
 }
 
 /// The value as it may be shown in a message: short, on one line.
-fn shown(value: &str) -> String {
+pub(crate) fn shown(value: &str) -> String {
     crate::text::shorten(value, 60)
 }
 
@@ -170,8 +163,8 @@ pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
                     found: shown(record),
                 });
             }
-            if shape.people {
-                person(index, record)?;
+            if let Some(check) = shape.record_check {
+                check(index, record)?;
             }
         }
     }
@@ -179,35 +172,6 @@ pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
         document,
         has_records: shape.records.is_some(),
     })
-}
-
-/// The `craft` and `name` of a person record, both strings.
-fn person(index: usize, record: &str) -> Result<(Cow<'_, str>, Cow<'_, str>), Invalid> {
-    let (mut craft, mut name) = (None, None);
-    for (key, value) in json::members(record) {
-        let (slot, field) = match key.as_ref() {
-            "craft" => (&mut craft, "craft"),
-            "name" => (&mut name, "name"),
-            _ => continue,
-        };
-        if !value.starts_with('"') {
-            return Err(Invalid::PersonNotString {
-                index,
-                field,
-                found: shown(value),
-            });
-        }
-        *slot = Some(json::decode_string(value));
-    }
-    let craft = craft.ok_or(Invalid::PersonField {
-        index,
-        field: "craft",
-    })?;
-    let name = name.ok_or(Invalid::PersonField {
-        index,
-        field: "name",
-    })?;
-    Ok((craft, name))
 }
 
 impl Answer {
@@ -236,13 +200,6 @@ impl Answer {
         }
     }
 
-    /// The craft and name of every record (validated when the shape asked for people).
-    pub(crate) fn people(&self) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
-        self.records()
-            .enumerate()
-            .filter_map(|(index, record)| person(index, record).ok())
-    }
-
     /// The value of the shape's page pointer, as JSON text, when the answer has one.
     pub(crate) fn page_value(&self, shape: &Shape) -> Option<&str> {
         shape
@@ -256,116 +213,12 @@ impl Answer {
 mod tests {
     use super::*;
 
-    fn people(body: &str) -> Result<Vec<(String, String)>, Invalid> {
-        let answer = check(body.as_bytes().to_vec(), &Shape::open_notify())?;
-        Ok(answer
-            .people()
-            .map(|(craft, name)| (craft.into_owned(), name.into_owned()))
-            .collect())
-    }
-
-    #[test]
-    fn accepts_the_api_answer() {
-        let body = r#"{"people": [{"craft": "ISS", "name": "Oleg"}, {"name": "Tian\tShu", "craft": "Tiangong", "extra": [1]}], "number": 2, "message": "success"}"#;
-        assert_eq!(
-            people(body).unwrap(),
-            vec![
-                ("ISS".into(), "Oleg".into()),
-                ("Tiangong".into(), "Tian\tShu".into())
-            ]
-        );
-        assert_eq!(
-            people(r#"{"message":"success","people":[]}"#).unwrap(),
-            vec![]
-        );
-    }
-
-    #[test]
-    fn refuses_what_is_not_json() {
-        for body in [
-            "<html>oops</html>",
-            r#"{"message":"success","people":["#,
-            r#"{"message":"success","people":[]} x"#,
-            "",
-        ] {
-            match people(body) {
-                Err(Invalid::Json(JsonError::NotJson { .. })) => {}
-                other => panic!("{body}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn refuses_what_clickhouse_cannot_read() {
-        for body in [
-            r#"{"message":"success","people":[],"note":"\ud83d"}"#,
-            r#"{"message":"success","people":[],"n":1e309}"#,
-        ] {
-            match people(body) {
-                Err(Invalid::Json(JsonError::Unreadable { .. })) => {}
-                other => panic!("{body}: {other:?}"),
-            }
-        }
-        match people(r#"{"message":"success","people":[{"craft":"A","name":"x","craft":"B"}]}"#) {
-            Err(Invalid::Json(JsonError::DuplicateKey { key, .. })) => assert_eq!(key, "\"craft\""),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn refuses_the_wrong_shape() {
-        let cases = [
-            (
-                r#"[1, 2]"#,
-                "the answer has no /message, expected \"success\"",
-            ),
-            (
-                r#"{"message":"failure","people":[]}"#,
-                "the answer's /message is \"failure\", expected \"success\"",
-            ),
-            (
-                r#"{"people":[]}"#,
-                "the answer has no /message, expected \"success\"",
-            ),
-            (
-                r#"{"message":"success"}"#,
-                "the answer has no /people (--records)",
-            ),
-            (
-                r#"{"message":"success","people":{}}"#,
-                "the answer's /people is {}, not an array of records (--records)",
-            ),
-            (
-                r#"{"message":"success","people":[["ISS","Oleg"]]}"#,
-                "record 0 of /people is [\"ISS\",\"Oleg\"], not an object",
-            ),
-            (
-                r#"{"message":"success","people":[{"craft":"ISS"}]}"#,
-                "person 0: no `name`",
-            ),
-            (
-                r#"{"message":"success","people":[{"craft":"ISS","name":"a"},{"craft":1,"name":"b"}]}"#,
-                "person 1: `craft` is 1, not a string",
-            ),
-            (
-                r#"{"message":"success","people":[{"craft":"ISS","name":null}]}"#,
-                "person 0: `name` is null, not a string",
-            ),
-        ];
-        for (body, expected) in cases {
-            match people(body) {
-                Err(invalid) => assert_eq!(invalid.to_string(), expected, "{body}"),
-                Ok(found) => panic!("{body}: accepted {found:?}"),
-            }
-        }
-    }
-
     #[test]
     fn generic_records_and_requirements() {
         let shape = Shape {
             records: Some(Pointer::parse("/data/items").unwrap()),
             require: vec![Required::parse("/ok=true").unwrap()],
-            people: false,
+            record_check: None,
             page_value: Some(Pointer::parse("/next").unwrap()),
             every_object: false,
         };

@@ -6,9 +6,10 @@ use anyhow::{Context, Result};
 
 use super::hint_for_default_url;
 use crate::cli::{FetchArgs, OutputKind};
+use crate::open_notify::{self, PEOPLE_COLUMNS, PeopleRows};
 use crate::pull;
 use crate::rows::format::{Format, tsv_unescape};
-use crate::rows::{Column, PEOPLE_COLUMNS, RAW_COLUMNS, RECORD_COLUMNS};
+use crate::rows::{Column, RAW_COLUMNS, RECORD_COLUMNS};
 
 pub(super) async fn run(args: FetchArgs) -> Result<()> {
     // RowBinaryWithNamesAndTypes: the header goes out first, whatever happens next. ClickHouse
@@ -64,9 +65,9 @@ fn write_rows(
             }
         }
         OutputKind::People => {
-            let rows = format.people(pulled.fetched_at);
+            let rows = PeopleRows::new(format, pulled.fetched_at);
             for page in &pulled.pages {
-                for (craft, name) in page.answer.people() {
+                for (craft, name) in open_notify::people(&page.answer) {
                     rows.write(out, &craft, &name)?;
                 }
             }

@@ -18,11 +18,6 @@ use crate::rows::Timestamp;
 use crate::secrets::{redact_url, shown_url};
 use crate::validate::{self, Answer, Invalid, Shape};
 
-/// The flagship source, used when neither `--url` nor `ASTRO_API_URL` is given.
-pub(crate) const DEFAULT_API_URL: &str = "http://api.open-notify.org/astros.json";
-/// The host of [`DEFAULT_API_URL`]: the UDF's default allowlist.
-pub(crate) const DEFAULT_API_HOST: &str = "api.open-notify.org";
-
 /// Why no valid answer came.
 #[derive(Debug, Error)]
 pub(crate) enum AnswerError {

@@ -32,7 +32,7 @@ pub(crate) enum Format {
 }
 
 /// A RowBinary `String`: its length as a varint, then the bytes.
-fn write_binary_string(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
+pub(crate) fn write_binary_string(out: &mut impl Write, value: &[u8]) -> io::Result<()> {
     write_varint(out, value.len() as u64)?;
     out.write_all(value)
 }
@@ -179,51 +179,6 @@ impl Format {
         }
         out.write_all(b"\n")
     }
-
-    /// A writer of the person rows of one fetch (`craft, name, fetched_at`): the timestamp's
-    /// text is made once for all of them.
-    pub(crate) fn people(self, fetched_at: Timestamp) -> PeopleRows {
-        PeopleRows {
-            format: self,
-            fetched_at,
-            fetched_at_text: fetched_at.to_clickhouse(),
-        }
-    }
-}
-
-/// Writes the rows of [`crate::rows::PEOPLE_COLUMNS`] for one fetch.
-pub(crate) struct PeopleRows {
-    format: Format,
-    fetched_at: Timestamp,
-    fetched_at_text: String,
-}
-
-impl PeopleRows {
-    pub(crate) fn write(&self, out: &mut impl Write, craft: &str, name: &str) -> io::Result<()> {
-        match self.format {
-            Format::TabSeparated => {
-                write_tsv_escaped(out, craft.as_bytes())?;
-                out.write_all(b"\t")?;
-                write_tsv_escaped(out, name.as_bytes())?;
-                out.write_all(b"\t")?;
-                out.write_all(self.fetched_at_text.as_bytes())?;
-                out.write_all(b"\n")
-            }
-            Format::JsonEachRow => write_json_line(
-                out,
-                &PersonJson {
-                    craft,
-                    name,
-                    fetched_at: &self.fetched_at_text,
-                },
-            ),
-            Format::RowBinary | Format::RowBinaryWithNamesAndTypes => {
-                write_binary_string(out, craft.as_bytes())?;
-                write_binary_string(out, name.as_bytes())?;
-                out.write_all(&self.fetched_at.as_millis().to_le_bytes())
-            }
-        }
-    }
 }
 
 /// [`RawRow`] as a JSONEachRow line, `fetched_at` as ClickHouse's text.
@@ -235,15 +190,7 @@ struct RawJson<'a> {
     payload: &'a str,
 }
 
-/// A person row as a JSONEachRow line.
-#[derive(Serialize)]
-struct PersonJson<'a> {
-    craft: &'a str,
-    name: &'a str,
-    fetched_at: &'a str,
-}
-
-fn write_json_line(out: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
+pub(crate) fn write_json_line(out: &mut impl Write, row: &impl Serialize) -> io::Result<()> {
     serde_json::to_writer(&mut *out, row)?;
     out.write_all(b"\n")
 }
@@ -363,18 +310,6 @@ mod tests {
         assert_eq!(out, expected);
 
         let mut out = Vec::new();
-        let rows = Format::RowBinary.people(at);
-        rows.write(&mut out, "ISS", "tab\there").unwrap();
-        rows.write(&mut out, "", "").unwrap();
-        let mut expected = vec![3];
-        expected.extend(b"ISS");
-        expected.push(8);
-        expected.extend(b"tab\there");
-        expected.extend([0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0]);
-        expected.extend([0, 0, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0, 0]);
-        assert_eq!(out, expected);
-
-        let mut out = Vec::new();
         Format::RowBinaryWithNamesAndTypes
             .write_record(&mut out, "{}")
             .unwrap();
@@ -383,18 +318,6 @@ mod tests {
 
     #[test]
     fn the_header_names_and_types_the_columns() {
-        let mut out = Vec::new();
-        Format::RowBinaryWithNamesAndTypes
-            .write_header(&mut out, crate::rows::PEOPLE_COLUMNS)
-            .unwrap();
-        let mut expected = vec![3];
-        for text in ["craft", "name", "fetched_at", "String", "String"] {
-            expected.push(text.len() as u8);
-            expected.extend(text.as_bytes());
-        }
-        expected.push(20);
-        expected.extend(b"DateTime64(3, 'UTC')");
-        assert_eq!(out, expected);
         for format in [Format::RowBinary, Format::TabSeparated, Format::JsonEachRow] {
             let mut out = Vec::new();
             format

@@ -29,7 +29,7 @@ pub(crate) struct Column {
     pub(crate) clickhouse_type: &'static str,
 }
 
-const fn column(name: &'static str, clickhouse_type: &'static str) -> Column {
+pub(crate) const fn column(name: &'static str, clickhouse_type: &'static str) -> Column {
     Column {
         name,
         clickhouse_type,
@@ -42,13 +42,6 @@ pub(crate) const RAW_COLUMNS: &[Column] = &[
     column("fetched_at", "DateTime64(3, 'UTC')"),
     column("attempts", "UInt32"),
     column("payload", "String"),
-];
-
-/// The columns of `astro fetch --output people`: one row per person.
-pub(crate) const PEOPLE_COLUMNS: &[Column] = &[
-    column("craft", "String"),
-    column("name", "String"),
-    column("fetched_at", "DateTime64(3, 'UTC')"),
 ];
 
 /// The column of `astro fetch --output records` in every format but JSONEachRow (which maps

@@ -340,7 +340,7 @@ mod tests {
         );
         assert_eq!(
             executable_structure("astro.fetch_people"),
-            crate::rows::structure(crate::rows::PEOPLE_COLUMNS)
+            crate::rows::structure(crate::open_notify::PEOPLE_COLUMNS)
         );
     }
 }

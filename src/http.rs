@@ -18,7 +18,8 @@ use crate::retry::{self, Retryable};
 use crate::secrets::{Credentials, shown_url};
 use crate::units::{format_duration, format_size};
 
-/// Limits of one fetch. The defaults end well inside ClickHouse's 10 s `command_read_timeout`.
+/// Limits of one fetch (the command line's defaults end well inside ClickHouse's 10 s
+/// `command_read_timeout`).
 #[derive(Debug, Clone)]
 pub(crate) struct Limits {
     pub(crate) max_attempts: u32,
@@ -26,18 +27,19 @@ pub(crate) struct Limits {
     pub(crate) max_elapsed: Duration,
     pub(crate) max_bytes: u64,
     pub(crate) max_redirects: usize,
+    /// What messages call each limit.
+    pub(crate) names: LimitNames,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            attempt_timeout: Duration::from_secs(3),
-            max_elapsed: Duration::from_secs(8),
-            max_bytes: 64 << 20,
-            max_redirects: 5,
-        }
-    }
+/// The names of the limits in messages: the flags that set them, passed in by the command line
+/// so that this module names no flag of its own.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LimitNames {
+    pub(crate) max_attempts: &'static str,
+    pub(crate) attempt_timeout: &'static str,
+    pub(crate) max_elapsed: &'static str,
+    pub(crate) max_bytes: &'static str,
+    pub(crate) max_redirects: &'static str,
 }
 
 /// A retry is made only if at least this much of the budget is left for its attempt after the
@@ -57,10 +59,15 @@ impl Limits {
             Some(shared) => (
                 Some(shared.started),
                 shared.timeout,
-                TimeBound::Shared(shared.kind),
-                shared.kind.time_flag(),
+                TimeBound::Shared(shared.names),
+                shared.names.time,
             ),
-            None => (None, self.max_elapsed, TimeBound::Fetch, "--max-elapsed"),
+            None => (
+                None,
+                self.max_elapsed,
+                TimeBound::Fetch(self.names.max_elapsed),
+                self.names.max_elapsed,
+            ),
         };
         let policy = retry::Policy {
             max_attempts: self.max_attempts,
@@ -69,7 +76,7 @@ impl Limits {
             budget: Some(budget),
             began,
             min_attempt: self.attempt_timeout.min(MIN_ATTEMPT),
-            attempts_flag: "--max-attempts",
+            attempts_flag: self.names.max_attempts,
             budget_flag: flag,
         };
         (policy, bound)
@@ -98,10 +105,13 @@ pub(crate) enum AttemptError {
         status: StatusCode,
         retry_after: Option<Duration>,
     },
-    #[error("the answer is larger than the {} cap (--max-bytes)", format_size(*.limit))]
-    TooLarge { limit: u64 },
-    #[error("{} larger than the {} cap ({})", .kind.what(), format_size(*.limit), .kind.bytes_flag())]
-    SharedTooLarge { limit: u64, kind: SharedKind },
+    #[error("the answer is larger than the {} cap ({flag})", format_size(*.limit))]
+    TooLarge { limit: u64, flag: &'static str },
+    #[error("{} larger than the {} cap ({})", .names.what, format_size(*.limit), .names.bytes)]
+    SharedTooLarge {
+        limit: u64,
+        names: &'static SharedNames,
+    },
     #[error("redirect to {to} refused")]
     Redirect {
         /// The target, as it may be shown.
@@ -113,58 +123,34 @@ pub(crate) enum AttemptError {
     Request(#[source] reqwest::Error),
 }
 
-/// Which limit ended an attempt.
+/// Which limit ended an attempt, by the name of its flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimeBound {
-    /// The attempt's own `--timeout`.
-    Attempt,
-    /// What was left of the fetch's `--max-elapsed`.
-    Fetch,
+    /// The attempt's own timeout (`--timeout`).
+    Attempt(&'static str),
+    /// What was left of the fetch's budget (`--max-elapsed`).
+    Fetch(&'static str),
     /// What was left of a budget several fetches share.
-    Shared(SharedKind),
+    Shared(&'static SharedNames),
 }
 
 impl std::fmt::Display for TimeBound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            TimeBound::Attempt => "--timeout",
-            TimeBound::Fetch => "the rest of the --max-elapsed budget",
-            TimeBound::Shared(SharedKind::UdfBlock) => "the rest of the --block-timeout budget",
-            TimeBound::Shared(SharedKind::Pages) => "the rest of the --max-elapsed budget",
-        })
+        match self {
+            TimeBound::Attempt(flag) => f.write_str(flag),
+            TimeBound::Fetch(flag) => write!(f, "the rest of the {flag} budget"),
+            TimeBound::Shared(names) => write!(f, "the rest of the {} budget", names.time),
+        }
     }
 }
 
-/// Which fetches share limits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SharedKind {
-    /// The rows of one UDF block (`--block-timeout`, `--max-block-bytes`).
-    UdfBlock,
-    /// The pages of one fetch (`--max-elapsed`, `--max-bytes`).
-    Pages,
-}
-
-impl SharedKind {
-    fn time_flag(self) -> &'static str {
-        match self {
-            SharedKind::UdfBlock => "--block-timeout",
-            SharedKind::Pages => "--max-elapsed",
-        }
-    }
-
-    fn bytes_flag(self) -> &'static str {
-        match self {
-            SharedKind::UdfBlock => "--max-block-bytes",
-            SharedKind::Pages => "--max-bytes",
-        }
-    }
-
-    fn what(self) -> &'static str {
-        match self {
-            SharedKind::UdfBlock => "the answers of this block are",
-            SharedKind::Pages => "the pages of this fetch are",
-        }
-    }
+/// What messages call the limits several fetches share: the flags of their time budget and
+/// byte cap, and what shares them ("the pages of this fetch are").
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct SharedNames {
+    pub(crate) time: &'static str,
+    pub(crate) bytes: &'static str,
+    pub(crate) what: &'static str,
 }
 
 /// Limits shared by several fetches (the rows of one UDF block, the pages of one fetch): they
@@ -172,7 +158,7 @@ impl SharedKind {
 /// allow.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    kind: SharedKind,
+    names: &'static SharedNames,
     started: Instant,
     /// The shared time budget, from `started`.
     timeout: Duration,
@@ -182,9 +168,9 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(kind: SharedKind, timeout: Duration, max_bytes: u64) -> Self {
+    pub(crate) fn new(names: &'static SharedNames, timeout: Duration, max_bytes: u64) -> Self {
         Self {
-            kind,
+            names,
             started: Instant::now(),
             timeout,
             max_bytes,
@@ -199,7 +185,7 @@ impl Shared {
             self.give_back(bytes);
             return Err(AttemptError::SharedTooLarge {
                 limit: self.max_bytes,
-                kind: self.kind,
+                names: self.names,
             });
         }
         Ok(())
@@ -214,8 +200,8 @@ impl Shared {
 pub(crate) enum RedirectRefused {
     #[error(transparent)]
     Guard(#[from] Refused),
-    #[error("more than {0} redirects (--max-redirects)")]
-    TooMany(usize),
+    #[error("more than {max} redirects ({flag})")]
+    TooMany { max: usize, flag: &'static str },
     #[error("the Location header is not a valid URL")]
     BadLocation,
 }
@@ -366,7 +352,10 @@ impl Client {
                 let (limit, bound) = if remaining < self.limits.attempt_timeout {
                     (remaining, budget_bound)
                 } else {
-                    (self.limits.attempt_timeout, TimeBound::Attempt)
+                    (
+                        self.limits.attempt_timeout,
+                        TimeBound::Attempt(self.limits.names.attempt_timeout),
+                    )
                 };
                 let mut taken = 0;
                 let result =
@@ -434,7 +423,10 @@ impl Client {
             if redirects > self.limits.max_redirects {
                 return Err(refuse(
                     &next,
-                    RedirectRefused::TooMany(self.limits.max_redirects),
+                    RedirectRefused::TooMany {
+                        max: self.limits.max_redirects,
+                        flag: self.limits.names.max_redirects,
+                    },
                 ));
             }
             self.guard
@@ -458,7 +450,10 @@ impl Client {
         let limit = self.limits.max_bytes;
         let declared = response.content_length();
         if declared.is_some_and(|length| length > limit) {
-            return Err(AttemptError::TooLarge { limit });
+            return Err(AttemptError::TooLarge {
+                limit,
+                flag: self.limits.names.max_bytes,
+            });
         }
         // The declared length is the peer's word: it sizes the first allocation only up to a
         // modest bound, and the body grows as bytes actually arrive.
@@ -466,7 +461,10 @@ impl Client {
         let mut body = Vec::with_capacity(usize::try_from(initial).unwrap_or(16 << 10));
         while let Some(chunk) = response.chunk().await.map_err(classify_body_error)? {
             if (body.len() + chunk.len()) as u64 > limit {
-                return Err(AttemptError::TooLarge { limit });
+                return Err(AttemptError::TooLarge {
+                    limit,
+                    flag: self.limits.names.max_bytes,
+                });
             }
             if let Some(shared) = shared {
                 shared.take(chunk.len() as u64)?;
@@ -612,17 +610,26 @@ mod tests {
         assert!(
             AttemptError::TimedOut {
                 limit: Duration::from_secs(1),
-                bound: TimeBound::Attempt
+                bound: TimeBound::Attempt("--timeout")
             }
             .is_transient()
         );
-        assert!(!AttemptError::TooLarge { limit: 1 }.is_transient());
+        assert!(
+            !AttemptError::TooLarge {
+                limit: 1,
+                flag: "--max-bytes"
+            }
+            .is_transient()
+        );
         assert!(!AttemptError::Refused(Refused::NoHost).is_transient());
         assert!(!AttemptError::Tls(rustls::Error::DecryptError).is_transient());
         assert!(
             !AttemptError::Redirect {
                 to: "x".into(),
-                reason: RedirectRefused::TooMany(5)
+                reason: RedirectRefused::TooMany {
+                    max: 5,
+                    flag: "--max-redirects"
+                }
             }
             .is_transient()
         );

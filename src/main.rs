@@ -1,12 +1,16 @@
 //! astro: fetch an HTTP JSON API for ClickHouse, with retry, validation and clear errors.
 //!
-//! The rooms, from the top floor down: `cli` (every flag) and `commands` (one module per
-//! command); `api` (every page of an answer fetched and validated) and `paginate` (the next
-//! page), `server` (a ClickHouse server over HTTP), `schema` (the SQL carried inside the
-//! binary); `http` (the HTTP client) and `retry` (the one retry loop); and the leaves `guard`
-//! (what may be reached), `validate` (the answer's shape), `json` (the one-pass scanner, as
-//! strict as ClickHouse), `rows` and `formats` (what is printed, and how), `secrets`,
-//! `fingerprint` (content hashes), `tls`, `units`, `messages`.
+//! The layers, from the top down; each module uses only those below it:
+//! - `cli`: the command line: what the user typed (`args`, `values`) and the job it builds
+//!   (`build`, the only reader of the environment and files);
+//! - `commands`: one module per command, each with its job;
+//! - the core: `pull` (every page of an answer fetched and validated, and the paginators),
+//!   `clickhouse_client` (a ClickHouse server over HTTP), `open_notify` (the flagship preset),
+//!   `http` (the HTTP client), `retry` (the one retry loop and its failure sentence), `guard`
+//!   (what may be reached), `validate` (what an answer must hold);
+//! - the leaves: `json` (the one-pass scanner, as strict as ClickHouse), `rows` (the rows
+//!   printed and their formats), `schema` (the SQL carried inside the binary), `template` (a URL
+//!   with placeholders), `secrets`, `messages`, `text`, `units`, `tls`, `fingerprint`.
 
 mod cli;
 mod clickhouse_client;
@@ -22,6 +26,7 @@ mod retry;
 mod rows;
 mod schema;
 mod secrets;
+mod template;
 #[cfg(test)]
 mod testing;
 mod text;
@@ -33,9 +38,9 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse_checked();
-    messages::set_verbose(cli.verbose);
-    match commands::run(cli.command) {
+    let parsed = cli::parse();
+    messages::set_verbose(parsed.verbose);
+    match parsed.job.and_then(commands::run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line. ClickHouse (stderr_reaction = 'log_last') puts it into the SQL user's

@@ -5,42 +5,72 @@ use std::io::{self, BufWriter, Read, Write};
 use anyhow::{Context, Result};
 
 use super::hint_for_default_url;
-use crate::cli::{FetchArgs, OutputKind};
 use crate::open_notify::{self, PEOPLE_COLUMNS, PeopleRows};
 use crate::pull;
 use crate::rows::format::{Format, tsv_unescape};
 use crate::rows::{Column, RAW_COLUMNS, RECORD_COLUMNS};
 
-pub(super) async fn run(args: FetchArgs) -> Result<()> {
+/// The placeholder of `--url` that `--cursor-stdin` fills.
+pub(crate) const CURSOR_PLACEHOLDER: &str = "cursor";
+
+/// One fetch, as the command line built it.
+pub(crate) struct Job {
+    pub(crate) format: Format,
+    pub(crate) output: Output,
+    /// `{cursor}` in the URL is read from standard input: `Some(initial)`, the value when the
+    /// input has none.
+    pub(crate) cursor: Option<Option<String>>,
+    /// Built before the job runs; a failure to build it (an unreadable headers file, say) is
+    /// reported only after the header of the rows is written, as any other failure.
+    pub(crate) source: Result<pull::Source>,
+    /// Whether the URL is the built-in default (a failure then says how to point elsewhere).
+    pub(crate) default_url: bool,
+}
+
+/// What rows a fetch prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// source, fetched_at, attempts, payload
+    Raw,
+    /// craft, name, fetched_at (one row per person)
+    People,
+    /// one row per record of --records (its compact JSON)
+    Records,
+}
+
+pub(super) async fn run(job: Job) -> Result<()> {
     // RowBinaryWithNamesAndTypes: the header goes out first, whatever happens next. ClickHouse
     // reads it before it looks at the exit status, so without it a failed fetch would show as
     // "Attempt to read after eof (while reading header)" instead of astro's own line. A header
     // is no row: a failure still leaves the query with no rows.
     let mut stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    args.format
-        .write_header(&mut stdout, columns(args.output))
+    job.format
+        .write_header(&mut stdout, columns(job.output))
         .and_then(|()| stdout.flush())
         .context("cannot write the rows to stdout")?;
-    let cursor = if args.cursor_stdin {
-        let input = read_input().context("cannot read the cursor from standard input")?;
-        Some(
-            cursor_from_input(&input, args.format)?
-                .or_else(|| args.cursor_initial.clone())
-                .context(
-                    "the input query gave no cursor (empty or NULL) and there is no --cursor-initial",
-                )?,
-        )
-    } else {
-        None
+    let source = job.source?;
+    let cursor = match job.cursor {
+        Some(initial) => {
+            let input = read_input().context("cannot read the cursor from standard input")?;
+            Some(cursor_from_input(&input, job.format)?.or(initial).context(
+                "the input query gave no cursor (empty or NULL) and there is no --cursor-initial",
+            )?)
+        }
+        None => None,
     };
-    let source = args
-        .api
-        .source(args.output == OutputKind::People, cursor.as_deref())?;
-    let pulled = pull::pull(&source)
+    let values: Vec<(&str, &str)> = cursor
+        .iter()
+        .map(|cursor| (CURSOR_PLACEHOLDER, cursor.as_str()))
+        .collect();
+    let first = source
+        .url
+        .fill(&values)
+        .map_err(|error| anyhow::anyhow!("the URL with its cursor {error}"))?;
+    let pulled = pull::pull(&source, &first)
         .await
-        .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
+        .map_err(|error| hint_for_default_url(error, job.default_url))?;
     // Every page is fetched and valid: only now does any row reach stdout.
-    write_rows(&mut stdout, &pulled, args.output, args.format)
+    write_rows(&mut stdout, &pulled, job.output, job.format)
         .and_then(|()| stdout.flush())
         .context("cannot write the rows to stdout")
 }
@@ -48,11 +78,11 @@ pub(super) async fn run(args: FetchArgs) -> Result<()> {
 fn write_rows(
     out: &mut impl Write,
     pulled: &pull::Pulled,
-    output: OutputKind,
+    output: Output,
     format: Format,
 ) -> io::Result<()> {
     match output {
-        OutputKind::Raw => {
+        Output::Raw => {
             for page in &pulled.pages {
                 // Escaped straight into stdout: no second copy of a large payload in memory.
                 format.write_raw(
@@ -64,7 +94,7 @@ fn write_rows(
                 )?;
             }
         }
-        OutputKind::People => {
+        Output::People => {
             let rows = PeopleRows::new(format, pulled.fetched_at);
             for page in &pulled.pages {
                 for (craft, name) in open_notify::people(&page.answer) {
@@ -72,7 +102,7 @@ fn write_rows(
                 }
             }
         }
-        OutputKind::Records => {
+        Output::Records => {
             for page in &pulled.pages {
                 for record in page.answer.records() {
                     format.write_record(out, record)?;
@@ -84,11 +114,11 @@ fn write_rows(
 }
 
 /// The columns of the rows `output` prints.
-fn columns(output: OutputKind) -> &'static [Column] {
+fn columns(output: Output) -> &'static [Column] {
     match output {
-        OutputKind::Raw => RAW_COLUMNS,
-        OutputKind::People => PEOPLE_COLUMNS,
-        OutputKind::Records => RECORD_COLUMNS,
+        Output::Raw => RAW_COLUMNS,
+        Output::People => PEOPLE_COLUMNS,
+        Output::Records => RECORD_COLUMNS,
     }
 }
 

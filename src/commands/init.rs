@@ -10,7 +10,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::InitArgs;
 use crate::clickhouse_client::Server;
 use crate::fingerprint::fnv1a;
 use crate::schema::{self, LEDGER_TABLE, SchemaFile};
@@ -38,10 +37,27 @@ struct Record<'a> {
     astro: &'a str,
 }
 
-pub(super) async fn run(args: InitArgs) -> Result<()> {
-    let database = &args.clickhouse.clickhouse_database;
-    let files = schema::files(args.engine, args.schedule, args.sql_dir.as_deref())?;
-    let plan: Vec<Step> = files
+/// One init, as the command line built it.
+pub(crate) struct Job {
+    /// The schema files, in apply order.
+    pub(crate) files: Vec<SchemaFile>,
+    /// The database they are applied in.
+    pub(crate) database: String,
+    pub(crate) apply: Apply,
+}
+
+/// Where the statements go.
+pub(crate) enum Apply {
+    /// To stdout (`--dry-run`), as SQL or as JSON lines.
+    Print { jsonl: bool },
+    /// To this server (no default database: the first file creates it).
+    Server(Box<Server>),
+}
+
+pub(super) async fn run(job: Job) -> Result<()> {
+    let database = &job.database;
+    let plan: Vec<Step> = job
+        .files
         .into_iter()
         .map(|file| {
             let statements: Vec<String> = schema::statements::split_statements(&file.text)
@@ -56,11 +72,13 @@ pub(super) async fn run(args: InitArgs) -> Result<()> {
             }
         })
         .collect();
-    if args.dry_run {
-        return print_plan(&plan, args.jsonl).context("cannot write the statements to stdout");
-    }
-    // No default database: the first file creates it, and every statement names it.
-    let server = args.clickhouse.server(false)?;
+    let server = match job.apply {
+        Apply::Print { jsonl } => {
+            return print_plan(&plan, jsonl).context("cannot write the statements to stdout");
+        }
+        // No default database: the first file creates it, and every statement names it.
+        Apply::Server(server) => *server,
+    };
     let started = Instant::now();
     let applied_before = read_ledger(&server, database).await?;
     let mut ledger_ready = false;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{InstallArgs, UninstallArgs};
+use crate::clickhouse_client::Server;
 use crate::fingerprint::fnv1a;
 use crate::text;
 
@@ -22,6 +22,37 @@ const SERVER_CONFIG: &[(&str, &str)] =
     include!(concat!(env!("OUT_DIR"), "/server_config_files.rs"));
 
 const MANIFEST: &str = ".astro-install.json";
+
+/// The server's directories astro installs into, as given.
+pub(crate) struct Dirs {
+    /// The server's user_scripts_path (`--user-scripts`).
+    pub(crate) user_scripts: PathBuf,
+    /// The server's config directory (`--config-dir`).
+    pub(crate) config_dir: PathBuf,
+}
+
+/// What `astro install` and `astro uninstall` share.
+pub(crate) struct Common {
+    pub(crate) dirs: Dirs,
+    /// Replace (or remove) files astro did not write, or that were changed since.
+    pub(crate) force: bool,
+    /// Say what would be done, and do nothing.
+    pub(crate) dry_run: bool,
+    /// Run the reload statements on this server instead of printing them.
+    pub(crate) reload: Option<Server>,
+}
+
+/// One install, as the command line built it.
+pub(crate) struct Install {
+    pub(crate) common: Common,
+    /// Flags the UDF's command line gets beyond the shipped ones (its allowlist).
+    pub(crate) udf_flags: Vec<String>,
+}
+
+/// One uninstall, as the command line built it.
+pub(crate) struct Uninstall {
+    pub(crate) common: Common,
+}
 
 /// What SQL makes a running server read the new files.
 const RELOAD: [&str; 2] = ["SYSTEM RELOAD FUNCTIONS", "SYSTEM RELOAD DICTIONARIES"];
@@ -113,7 +144,7 @@ fn with_udf_flags(xml: &str, flags: &[String]) -> Result<String> {
     Ok(format!("{}{command}{}", &xml[..start], &xml[end..]))
 }
 
-fn plan(args: &InstallArgs, user_scripts: &Path, config_dir: &Path) -> Result<Vec<Planned>> {
+fn plan(udf_flags: &[String], user_scripts: &Path, config_dir: &Path) -> Result<Vec<Planned>> {
     let exe = std::env::current_exe().context("cannot find the running binary")?;
     let binary = fs::read(&exe).with_context(|| format!("cannot read {}", exe.display()))?;
     let mut planned = vec![Planned {
@@ -121,10 +152,9 @@ fn plan(args: &InstallArgs, user_scripts: &Path, config_dir: &Path) -> Result<Ve
         content: binary,
         executable: true,
     }];
-    let udf_flags = args.udf_flags();
     for (name, text) in SERVER_CONFIG {
         let text = if name.ends_with("_function.xml") {
-            with_udf_flags(text, &udf_flags)?
+            with_udf_flags(text, udf_flags)?
         } else {
             (*text).to_owned()
         };
@@ -193,11 +223,12 @@ fn write_manifest(user_scripts: &Path, files: Vec<Written>) -> Result<()> {
     write_atomically(&manifest_path(user_scripts), &text, false)
 }
 
-pub(super) async fn install(args: InstallArgs) -> Result<()> {
-    let user_scripts = existing_dir(&args.target.user_scripts, "--user-scripts")?;
-    let config_dir = existing_dir(&args.target.config_dir, "--config-dir")?;
+pub(super) async fn install(job: Install) -> Result<()> {
+    let args = &job.common;
+    let user_scripts = existing_dir(&args.dirs.user_scripts, "--user-scripts")?;
+    let config_dir = existing_dir(&args.dirs.config_dir, "--config-dir")?;
     let manifest = read_manifest(&user_scripts)?;
-    let planned = plan(&args, &user_scripts, &config_dir)?;
+    let planned = plan(&job.udf_flags, &user_scripts, &config_dir)?;
     let mut actions = Vec::with_capacity(planned.len());
     for file in &planned {
         actions.push(action(file, manifest.as_ref())?);
@@ -248,11 +279,12 @@ pub(super) async fn install(args: InstallArgs) -> Result<()> {
     }
     write_manifest(&user_scripts, recorded)?;
     drop(report);
-    reload(args.reload, &args.clickhouse).await
+    reload(args.reload.as_ref()).await
 }
 
-pub(super) async fn uninstall(args: UninstallArgs) -> Result<()> {
-    let user_scripts = existing_dir(&args.target.user_scripts, "--user-scripts")?;
+pub(super) async fn uninstall(job: Uninstall) -> Result<()> {
+    let args = &job.common;
+    let user_scripts = existing_dir(&args.dirs.user_scripts, "--user-scripts")?;
     let Some(manifest) = read_manifest(&user_scripts)? else {
         bail!(
             "nothing to uninstall: no {} in {} (--user-scripts must be the directory astro was installed into)",
@@ -294,19 +326,18 @@ pub(super) async fn uninstall(args: UninstallArgs) -> Result<()> {
     let path = manifest_path(&user_scripts);
     fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
     drop(report);
-    reload(args.reload, &args.clickhouse).await
+    reload(args.reload.as_ref()).await
 }
 
 /// Runs the reload statements on the server, or prints them for the user to run.
-async fn reload(run: bool, clickhouse: &crate::cli::ClickHouseArgs) -> Result<()> {
-    if !run {
+async fn reload(server: Option<&Server>) -> Result<()> {
+    let Some(server) = server else {
         let mut out = std::io::stdout().lock();
         for statement in RELOAD {
             writeln!(out, "{statement};")?;
         }
         return Ok(());
-    }
-    let server = clickhouse.server(false)?;
+    };
     for statement in RELOAD {
         server
             .with_retry(statement, || server.client().query_raw(statement).execute())

@@ -1,12 +1,11 @@
 //! `astro load`: push mode, for servers that cannot run user executables (ClickHouse Cloud,
-//! locked-down servers). Fetches exactly as `astro fetch` does ([`crate::pull::fetch_raw`]) and
+//! locked-down servers). Fetches exactly as `astro fetch` does ([`crate::pull::pull`]) and
 //! inserts that one row into `<database>.raw_data` with the official `clickhouse` crate; the
 //! materialized view `people_mv` turns it into `people` inside the same INSERT.
 
 use anyhow::Result;
 
 use super::hint_for_default_url;
-use crate::cli::LoadArgs;
 use crate::clickhouse_client::{Server, ServerError};
 use crate::fingerprint::fnv1a;
 use crate::messages::log;
@@ -17,13 +16,30 @@ use crate::text;
 /// The table `astro load` inserts into (sql/02_raw_data.sql).
 const RAW_TABLE: &str = "raw_data";
 
-pub(super) async fn run(args: LoadArgs) -> Result<()> {
-    // Connection settings are checked before the fetch: a bad URL should not cost an API call.
-    let server = args.clickhouse.server(true)?;
-    let source = args.api.source(false, None)?;
-    let pulled = pull::pull(&source)
+/// One load, as the command line built it.
+pub(crate) struct Job {
+    pub(crate) source: pull::Source,
+    /// The server, with the astro database as every request's default.
+    pub(crate) server: Server,
+    pub(crate) database: String,
+    /// Whether the URL is the built-in default (a failure then says how to point elsewhere).
+    pub(crate) default_url: bool,
+}
+
+pub(super) async fn run(job: Job) -> Result<()> {
+    let Job {
+        source,
+        server,
+        database,
+        default_url,
+    } = job;
+    let first = source
+        .url
+        .fill(&[])
+        .map_err(|error| anyhow::anyhow!("the URL {error}"))?;
+    let pulled = pull::pull(&source, &first)
         .await
-        .map_err(|error| hint_for_default_url(error, args.api.is_default_url()))?;
+        .map_err(|error| hint_for_default_url(error, default_url))?;
     // One raw row per page, all with the fetch's time.
     let rows: Vec<RawRow> = pulled
         .pages
@@ -35,7 +51,7 @@ pub(super) async fn run(args: LoadArgs) -> Result<()> {
             payload: page.answer.into_payload(),
         })
         .collect();
-    let table = format!("{}.{RAW_TABLE}", args.clickhouse.clickhouse_database);
+    let table = format!("{database}.{RAW_TABLE}");
     let insert_attempts = insert_raw(&server, &table, &rows).await?;
     // Quiet on success (cron mails whatever a job prints); -v tells what landed.
     log!(

@@ -1,30 +1,39 @@
-//! One module per command; `run` starts the async runtime and hands the parsed arguments to
-//! the command.
+//! One module per command, each with the job the command line builds for it; `run` starts the
+//! async runtime and runs the job.
 
-mod fetch;
-mod init;
-mod install;
-mod load;
-mod udf;
+pub(crate) mod fetch;
+pub(crate) mod init;
+pub(crate) mod install;
+pub(crate) mod load;
+pub(crate) mod udf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::Command;
+/// What the command line asked for, built and ready to run.
+/// Boxed: a job is built once, and its parts (clients, servers) differ much in size.
+pub(crate) enum Job {
+    Fetch(Box<fetch::Job>),
+    Load(Box<load::Job>),
+    Init(Box<init::Job>),
+    Install(Box<install::Install>),
+    Uninstall(Box<install::Uninstall>),
+    Udf(Box<udf::Job>),
+}
 
-/// Runs one command.
-pub(crate) fn run(command: Command) -> Result<()> {
+/// Runs one job.
+pub(crate) fn run(job: Job) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    match command {
-        Command::Fetch(args) => runtime.block_on(fetch::run(args)),
-        Command::Load(args) => runtime.block_on(load::run(args)),
-        Command::Init(args) => runtime.block_on(init::run(args)),
-        Command::Install(args) => runtime.block_on(install::install(args)),
-        Command::Uninstall(args) => runtime.block_on(install::uninstall(args)),
-        Command::Udf(args) => udf::serve(
-            &args,
+    match job {
+        Job::Fetch(job) => runtime.block_on(fetch::run(*job)),
+        Job::Load(job) => runtime.block_on(load::run(*job)),
+        Job::Init(job) => runtime.block_on(init::run(*job)),
+        Job::Install(job) => runtime.block_on(install::install(*job)),
+        Job::Uninstall(job) => runtime.block_on(install::uninstall(*job)),
+        Job::Udf(job) => udf::serve(
+            &job,
             &runtime,
             std::io::stdin().lock(),
             std::io::stdout().lock(),
@@ -60,7 +69,7 @@ mod tests {
             stop: Stop::Final,
             last: AttemptError::TimedOut {
                 limit: Duration::from_secs(3),
-                bound: crate::http::TimeBound::Attempt,
+                bound: crate::http::TimeBound::Attempt("--timeout"),
             },
         })
     }

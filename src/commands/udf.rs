@@ -11,8 +11,7 @@ use anyhow::{Context, Result, bail};
 use futures_util::stream::{self, StreamExt};
 use url::Url;
 
-use crate::cli::UdfArgs;
-use crate::http::{Client, Shared, SharedKind};
+use crate::http::{Client, Shared, SharedNames};
 use crate::pull;
 use crate::rows::format::{tsv_unescape, write_tsv_escaped};
 
@@ -20,14 +19,28 @@ use crate::rows::format::{tsv_unescape, write_tsv_escaped};
 /// thousand rows; a larger count is a broken or hostile peer, refused before any work.
 const MAX_BLOCK_ROWS: u64 = 1 << 24;
 
+/// The UDF, as the command line built it.
+pub(crate) struct Job {
+    /// The client for URLs from SQL users (the allowlist, no internal addresses by default).
+    pub(crate) client: Client,
+    /// Each block starts with its row count (`send_chunk_header = 1`).
+    pub(crate) chunk_header: bool,
+    /// URLs of one block fetched at the same time.
+    pub(crate) concurrency: usize,
+    /// The time budget and byte cap of one block, and what messages call them.
+    pub(crate) block_timeout: std::time::Duration,
+    pub(crate) max_block_bytes: u64,
+    pub(crate) block: &'static SharedNames,
+}
+
 pub(super) fn serve(
-    args: &UdfArgs,
+    args: &Job,
     runtime: &tokio::runtime::Runtime,
     input: impl BufRead,
     mut output: impl Write,
 ) -> Result<()> {
-    let client = args.client()?;
-    let concurrency = usize::from(args.concurrency);
+    let client = &args.client;
+    let concurrency = args.concurrency;
     let mut lines = input.split(b'\n');
     let mut next_line = move || -> Result<Option<Vec<u8>>> {
         lines
@@ -52,12 +65,8 @@ pub(super) fn serve(
             let Some(row) = next_line()? else { break };
             vec![row]
         };
-        let limits = Shared::new(
-            SharedKind::UdfBlock,
-            args.block_timeout,
-            args.max_block_bytes,
-        );
-        let answers = runtime.block_on(answer_block(&client, &block, &limits, concurrency))?;
+        let limits = Shared::new(args.block, args.block_timeout, args.max_block_bytes);
+        let answers = runtime.block_on(answer_block(client, &block, &limits, concurrency))?;
         for answer in &answers {
             write_tsv_escaped(&mut output, answer.as_bytes())?;
             output.write_all(b"\n")?;

@@ -12,10 +12,11 @@ mod paginate;
 pub(crate) use paginate::{PageError, Style};
 use paginate::{PageFacts, Pages};
 
-use crate::http::{Client, FetchError, Fetched, Shared, SharedKind};
+use crate::http::{Client, FetchError, Fetched, Shared, SharedNames};
 use crate::retry::{Failed, Stop};
 use crate::rows::Timestamp;
 use crate::secrets::{redact_url, shown_url};
+use crate::template::Template;
 use crate::validate::{self, Answer, Invalid, Shape};
 
 /// Why no valid answer came.
@@ -59,8 +60,8 @@ impl AnswerError {
 
 /// Where the answers come from and what they must hold: built from the command line.
 pub(crate) struct Source {
-    /// The first page's URL.
-    pub(crate) url: Url,
+    /// The first page's URL, its placeholders (if any) still to be filled in.
+    pub(crate) url: Template,
     pub(crate) shape: Shape,
     pub(crate) paging: Option<Paging>,
     /// For the URL's own origin: its credentials, no allowlist (the operator chose the URL).
@@ -68,9 +69,10 @@ pub(crate) struct Source {
     /// For next pages on other origins (only hosts of `--allow-host`, only public addresses
     /// unless `--allow-private`, no credentials); `None`: pages stay on the URL's origin.
     pub(crate) foreign: Option<Client>,
-    /// The budget and the byte cap all pages share.
+    /// The budget and the byte cap all pages share, and what messages call them.
     pub(crate) max_elapsed: Duration,
     pub(crate) max_bytes: u64,
+    pub(crate) shared: &'static SharedNames,
 }
 
 /// How to page.
@@ -118,18 +120,19 @@ async fn fetch_valid<T>(
     }
 }
 
-/// Fetches every page of `source`, validating each; nothing is returned unless all are valid.
-pub(crate) async fn pull(source: &Source) -> Result<Pulled, AnswerError> {
-    let shared = Shared::new(SharedKind::Pages, source.max_elapsed, source.max_bytes);
+/// Fetches every page of `source` from `first` (its URL, filled in), validating each; nothing
+/// is returned unless all are valid.
+pub(crate) async fn pull(source: &Source, first: &Url) -> Result<Pulled, AnswerError> {
+    let shared = Shared::new(source.shared, source.max_elapsed, source.max_bytes);
     let mut walk = source
         .paging
         .as_ref()
         .map(|paging| Pages::new(paging.style.clone(), paging.max_pages));
     let mut url = match &source.paging {
-        Some(paging) => paging.style.first_url(&source.url),
-        None => source.url.clone(),
+        Some(paging) => paging.style.first_url(first),
+        None => first.clone(),
     };
-    let origin = source.url.origin();
+    let origin = first.origin();
     let mut pages = Vec::new();
     let mut number = 0;
     let fetched_at = loop {
@@ -219,7 +222,7 @@ mod tests {
     fn timed_out() -> AttemptError {
         AttemptError::TimedOut {
             limit: Duration::from_secs(1),
-            bound: TimeBound::Attempt,
+            bound: TimeBound::Attempt("--timeout"),
         }
     }
 

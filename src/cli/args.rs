@@ -1,36 +1,26 @@
-//! The command line, as a SQL user meets it inside `executable('astro ...', ...)`: every flag of
-//! every command is defined here, checked here (a bad value is a usage error, exit status 2,
-//! before any work), and turned here into the objects the commands run with.
+//! What the user typed: every flag of every command, with its help and its checks (a bad value
+//! is a usage error, exit status 2, before any work). Nothing here reads the environment (but
+//! what clap reads for a flag's `env`) or a file; [`super::build`] does that.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use url::Url;
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use crate::clickhouse_client::{self, Server};
-use crate::guard::Guard;
-use crate::http::{self, HeaderScope};
+use super::values::{
+    CURSOR, api_url, clickhouse_url, parse_allowed_host, parse_database, parse_param_name,
+    parse_pointer, parse_positive_duration, parse_positive_size,
+};
+use crate::commands::fetch::Output;
 use crate::json::Pointer;
-use crate::open_notify::{self, DEFAULT_API_HOST, DEFAULT_API_URL};
-use crate::pull;
+use crate::open_notify::{DEFAULT_API_HOST, DEFAULT_API_URL};
 use crate::pull::Style;
 use crate::rows::format::Format;
 use crate::schema::{self, Engine};
-use crate::secrets::{CredentialSources, Credentials};
-use crate::units::{parse_duration, parse_size};
-use crate::validate::{Required, Shape};
+use crate::validate::Required;
 
 /// The default ClickHouse server of `astro load` and `astro init`.
 const DEFAULT_CLICKHOUSE_URL: &str = "http://localhost:8123";
-/// The ClickHouse password is read from this variable only: a flag would show it in `ps` and
-/// shell history.
-const PASSWORD_ENV: &str = "CLICKHOUSE_PASSWORD";
-/// Where `--cursor-stdin` puts the cursor in `--url`.
-const CURSOR_PLACEHOLDER: &str = "{cursor}";
-/// The longest duration any flag takes: longer budgets are mistakes (ClickHouse would have
-/// given up long before).
-const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,7 +36,8 @@ const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
         nothing on stdout, one line on stderr (what failed, for which URL, after how many attempts and \
         how long) and exits with status 1; usage errors exit with status 2.",
     after_help = "Environment: ASTRO_API_URL (the URL when --url is not given), ASTRO_HEADERS_FILE \
-        (request headers, one `Name: value` per line), ASTRO_BEARER_TOKEN (sent as `Authorization: Bearer ...`). \
+        (request headers, one `Name: value` per line), ASTRO_BEARER_TOKEN (sent as `Authorization: Bearer ...`), \
+        ASTRO_BASIC_AUTH (`user:password`), ASTRO_API_KEY (with --api-key-param). \
         Secrets belong there, never in SQL text; astro never prints them."
 )]
 pub(crate) struct Cli {
@@ -123,14 +114,30 @@ pub(crate) enum Command {
     /// Install astro into a ClickHouse server's directories: the binary into its user scripts
     /// directory, the UDF and dictionary XML into its config directory.
     #[command(
-        long_about = "Install astro on the machine of a ClickHouse server: copies this binary to         <user-scripts>/astro and writes astro_function.xml (the astro_fetch UDF) and         astro_people_dictionary.xml into <config-dir>, where the server's stock config.xml         looks for *_function.xml and *_dictionary.xml. The defaults are the official packages'         and image's directories. Idempotent: unchanged files are left alone; a file astro did not         write (or that was edited since) is not replaced without --force. A manifest in the user         scripts directory records what was written, for upgrades and `astro uninstall`. Then run         the printed SYSTEM RELOAD statements (or pass --reload to run them over HTTP).
-
-        The binary must run on the server's machine: a static (musl) build runs on any Linux         of its architecture; a dynamically linked one only where the libc is as new as the         build machine's (`astro --version` says which this is).",
-        after_help = "Environment (with --reload): CLICKHOUSE_URL, CLICKHOUSE_USER,         CLICKHOUSE_PASSWORD, as for `astro init`."
+        long_about = "Install astro on the machine of a ClickHouse server: copies this binary to \
+        <user-scripts>/astro and writes astro_function.xml (the astro_fetch UDF) and \
+        astro_people_dictionary.xml into <config-dir>, where the server's stock config.xml \
+        looks for *_function.xml and *_dictionary.xml. The defaults are the official packages' \
+        and image's directories. Idempotent: unchanged files are left alone; a file astro did not \
+        write (or that was edited since) is not replaced without --force. A manifest in the user \
+        scripts directory records what was written, for upgrades and `astro uninstall`. Then run \
+        the printed SYSTEM RELOAD statements (or pass --reload to run them over HTTP).\n\n\
+        The binary must run on the server's machine: a static (musl) build runs on any Linux \
+        of its architecture; a dynamically linked one only where the libc is as new as the \
+        build machine's (`astro --version` says which this is).",
+        after_help = "Environment (with --reload): CLICKHOUSE_URL, CLICKHOUSE_USER, \
+        CLICKHOUSE_PASSWORD, as for `astro init`."
     )]
     Install(InstallArgs),
 
     /// Remove exactly what `astro install` wrote.
+    #[command(
+        long_about = "Remove exactly what `astro install` wrote: the files its manifest in \
+        <user-scripts> lists, each only while it still holds what astro wrote (or with \
+        --force), then the manifest.",
+        after_help = "Environment (with --reload): CLICKHOUSE_URL, CLICKHOUSE_USER, \
+        CLICKHOUSE_PASSWORD, as for `astro init`."
+    )]
     Uninstall(UninstallArgs),
 }
 
@@ -146,7 +153,7 @@ pub(crate) struct FetchArgs {
     /// raw: one row per page with the whole answer; people: one row per person; records: one
     /// row per record.
     #[arg(long, value_enum, default_value = "raw")]
-    pub(crate) output: OutputKind,
+    pub(crate) output: Output,
 
     /// Read the value of `{cursor}` in --url from standard input: the row that executable()'s
     /// input query sends (e.g. `(SELECT maxOrNull(ts) FROM events)`), so the state of an
@@ -159,63 +166,53 @@ pub(crate) struct FetchArgs {
     pub(crate) cursor_initial: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OutputKind {
-    /// source, fetched_at, attempts, payload
-    Raw,
-    /// craft, name, fetched_at (one row per person)
-    People,
-    /// one row per record of --records (its compact JSON)
-    Records,
-}
-
 /// Where the API is and how to fetch it: shared by `astro fetch` and `astro load`.
 #[derive(Debug, Args)]
 pub(crate) struct ApiArgs {
     /// The API URL (http or https; empty means the default).
     #[arg(long, env = "ASTRO_API_URL", default_value = DEFAULT_API_URL, hide_env_values = true,
         hide_default_value = false)]
-    url: String,
+    pub(super) url: String,
 
     /// JSON Pointer (RFC 6901) to the array of records in each answer (`""` for a top-level
     /// array). Without it: the Open Notify preset (`/people`, `message` = "success").
     #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
-    records: Option<Pointer>,
+    pub(super) records: Option<Pointer>,
 
     /// A value the answer must hold, as POINTER=JSON (repeatable), e.g. /status="ok".
     #[arg(long, value_name = "POINTER=JSON", value_parser = Required::parse)]
-    require: Vec<Required>,
+    pub(super) require: Vec<Required>,
 
     /// Follow the pages: link-header, next-url:POINTER, cursor:POINTER:PARAM,
     /// offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START] (dlt's paginator styles). All pages
     /// or nothing: rows are printed once every page is fetched and valid.
     #[arg(long, value_name = "STYLE", value_parser = Style::parse)]
-    paginate: Option<Style>,
+    pub(super) paginate: Option<Style>,
 
     /// Pages at most; reaching it fails rather than returning a truncated result.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "paginate",
         value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    max_pages: u64,
+    pub(super) max_pages: u64,
 
     /// A host next pages may lead to besides the --url's own origin (repeatable; `.example.com`
     /// for a domain). Such pages get no credentials, and internal addresses are refused.
     #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
-    allow_hosts: Vec<String>,
+    pub(super) allow_hosts: Vec<String>,
 
     /// Let next pages on --allow-host hosts reach internal (non-public) addresses.
     #[arg(long, requires = "allow_hosts")]
-    allow_private: bool,
+    pub(super) allow_private: bool,
 
     /// Send the API key (from ASTRO_API_KEY, never a flag) as this query parameter, only to
     /// the --url's origin.
     #[arg(long, value_name = "NAME", value_parser = parse_param_name)]
-    api_key_param: Option<String>,
+    pub(super) api_key_param: Option<String>,
 
     #[command(flatten)]
-    limits: LimitArgs,
+    pub(super) limits: LimitArgs,
 
     #[command(flatten)]
-    credentials: CredentialArgs,
+    pub(super) credentials: CredentialArgs,
 }
 
 #[derive(Debug, Args)]
@@ -224,12 +221,12 @@ pub(crate) struct UdfArgs {
     /// and its subdomains). Replaces the default.
     #[arg(long = "allow-host", value_name = "HOST", default_value = DEFAULT_API_HOST,
         value_parser = parse_allowed_host)]
-    allow_hosts: Vec<String>,
+    pub(super) allow_hosts: Vec<String>,
 
     /// Also allow internal (non-public) addresses (off by default: the URLs come
     /// from SQL users).
     #[arg(long)]
-    allow_private: bool,
+    pub(super) allow_private: bool,
 
     /// Each input block starts with a line holding its row count (send_chunk_header = 1).
     #[arg(long)]
@@ -251,10 +248,10 @@ pub(crate) struct UdfArgs {
     pub(crate) max_block_bytes: u64,
 
     #[command(flatten)]
-    limits: LimitArgs,
+    pub(super) limits: LimitArgs,
 
     #[command(flatten)]
-    credentials: CredentialArgs,
+    pub(super) credentials: CredentialArgs,
 }
 
 #[derive(Debug, Args)]
@@ -297,9 +294,10 @@ pub(crate) struct InitArgs {
     pub(crate) clickhouse: ClickHouseArgs,
 }
 
-/// The server's directories astro installs into.
+/// What `astro install` and `astro uninstall` share: the server's directories, how careful to
+/// be, and whether to reload the server.
 #[derive(Debug, Args)]
-pub(crate) struct InstallTarget {
+pub(crate) struct TargetArgs {
     /// The server's user_scripts_path (where `executable()`, UDFs and dictionaries find
     /// programs).
     #[arg(
@@ -307,80 +305,51 @@ pub(crate) struct InstallTarget {
         value_name = "DIR",
         default_value = "/var/lib/clickhouse/user_scripts"
     )]
-    pub(crate) user_scripts: PathBuf,
+    pub(super) user_scripts: PathBuf,
 
     /// The server's config directory (its config.xml globs *_function.xml and
     /// *_dictionary.xml there).
     #[arg(long, value_name = "DIR", default_value = "/etc/clickhouse-server")]
-    pub(crate) config_dir: PathBuf,
+    pub(super) config_dir: PathBuf,
+
+    /// Replace (install) or remove (uninstall) files astro did not write, or that were changed
+    /// since it did.
+    #[arg(long)]
+    pub(super) force: bool,
+
+    /// Say what would be written or removed, and change nothing.
+    #[arg(long)]
+    pub(super) dry_run: bool,
+
+    /// Run SYSTEM RELOAD FUNCTIONS and SYSTEM RELOAD DICTIONARIES on the server over HTTP
+    /// instead of printing them.
+    #[arg(long)]
+    pub(super) reload: bool,
+
+    #[command(flatten)]
+    pub(super) clickhouse: ClickHouseArgs,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct InstallArgs {
     #[command(flatten)]
-    pub(crate) target: InstallTarget,
-
-    /// Replace files astro did not write (or that were changed since it did).
-    #[arg(long)]
-    pub(crate) force: bool,
-
-    /// Say what would be written, and write nothing.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
+    pub(super) target: TargetArgs,
 
     /// A host the astro_fetch UDF may fetch (repeatable; replaces the shipped allowlist,
     /// api.open-notify.org), written into the UDF's command line.
     #[arg(long = "allow-host", value_name = "HOST", value_parser = parse_allowed_host)]
-    allow_hosts: Vec<String>,
+    pub(super) allow_hosts: Vec<String>,
 
     /// Let the UDF reach internal (non-public) addresses (only for trusted,
     /// internal setups).
     #[arg(long)]
-    allow_private: bool,
-
-    /// Run SYSTEM RELOAD FUNCTIONS and SYSTEM RELOAD DICTIONARIES on the server over HTTP
-    /// instead of printing them.
-    #[arg(long)]
-    pub(crate) reload: bool,
-
-    #[command(flatten)]
-    pub(crate) clickhouse: ClickHouseArgs,
-}
-
-impl InstallArgs {
-    /// The flags the UDF's command line gets beyond the shipped ones.
-    pub(crate) fn udf_flags(&self) -> Vec<String> {
-        let mut flags = Vec::new();
-        for host in &self.allow_hosts {
-            flags.push("--allow-host".to_owned());
-            flags.push(host.clone());
-        }
-        if self.allow_private {
-            flags.push("--allow-private".to_owned());
-        }
-        flags
-    }
+    pub(super) allow_private: bool,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct UninstallArgs {
     #[command(flatten)]
-    pub(crate) target: InstallTarget,
-
-    /// Remove files even where they were changed since astro wrote them.
-    #[arg(long)]
-    pub(crate) force: bool,
-
-    /// Say what would be removed, and remove nothing.
-    #[arg(long)]
-    pub(crate) dry_run: bool,
-
-    /// Run the SYSTEM RELOAD statements on the server over HTTP instead of printing them.
-    #[arg(long)]
-    pub(crate) reload: bool,
-
-    #[command(flatten)]
-    pub(crate) clickhouse: ClickHouseArgs,
+    pub(super) target: TargetArgs,
 }
 
 /// Where the ClickHouse server is and how hard to try. The password is not a flag: it comes
@@ -391,7 +360,7 @@ pub(crate) struct ClickHouseArgs {
     /// https://<host>.clickhouse.cloud:8443.
     #[arg(long, env = "CLICKHOUSE_URL", value_name = "URL", default_value = DEFAULT_CLICKHOUSE_URL,
         hide_env_values = true)]
-    clickhouse_url: String,
+    pub(super) clickhouse_url: String,
 
     /// The ClickHouse user (the password is read from CLICKHOUSE_PASSWORD only).
     #[arg(
@@ -400,7 +369,7 @@ pub(crate) struct ClickHouseArgs {
         value_name = "USER",
         default_value = "default"
     )]
-    clickhouse_user: String,
+    pub(super) clickhouse_user: String,
 
     /// The database of the astro tables: `astro init` creates the schema in it and `astro
     /// load` inserts into its raw_data.
@@ -413,40 +382,40 @@ pub(crate) struct ClickHouseArgs {
     /// errors (too many parts, memory limit, Keeper, ...).
     #[arg(long, value_name = "N", default_value_t = 4,
         value_parser = clap::value_parser!(u32).range(1..=20))]
-    clickhouse_attempts: u32,
+    pub(super) clickhouse_attempts: u32,
 
     /// Time limit of one request to the server, e.g. 10s, 1m.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
-    clickhouse_timeout: Duration,
+    pub(super) clickhouse_timeout: Duration,
 }
 
 /// Retry, time and size limits of every command that fetches.
 #[derive(Debug, Args)]
-struct LimitArgs {
+pub(super) struct LimitArgs {
     /// Attempts in all, the first included.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=100))]
-    max_attempts: u32,
+    pub(super) max_attempts: u32,
 
     /// Time limit of one attempt (connect, headers and body), e.g. 500ms, 3s.
     #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = parse_positive_duration)]
-    timeout: Duration,
+    pub(super) timeout: Duration,
 
     /// Time budget of the whole fetch, retries and waits included.
     #[arg(long, value_name = "DURATION", default_value = "8s", value_parser = parse_positive_duration)]
-    max_elapsed: Duration,
+    pub(super) max_elapsed: Duration,
 
     /// Largest answer accepted, e.g. 64MiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_positive_size)]
-    max_bytes: u64,
+    pub(super) max_bytes: u64,
 
     /// Redirects followed at most.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(0..=50))]
-    max_redirects: u16,
+    pub(super) max_redirects: u16,
 }
 
 /// Where the request's credentials come from (never from SQL text).
 #[derive(Debug, Args)]
-struct CredentialArgs {
+pub(super) struct CredentialArgs {
     /// File of request headers, one `Name: value` per line (for tokens; never printed).
     #[arg(
         long,
@@ -454,7 +423,7 @@ struct CredentialArgs {
         env = "ASTRO_HEADERS_FILE",
         hide_env_values = true
     )]
-    headers_file: Option<PathBuf>,
+    pub(super) headers_file: Option<PathBuf>,
 }
 
 impl Cli {
@@ -471,16 +440,16 @@ impl Cli {
 
     /// The checks clap's value parsers cannot make without repeating a value that may hold a
     /// secret (clap quotes the value it refuses).
-    fn check(&self) -> Result<(), String> {
+    pub(super) fn check(&self) -> Result<(), String> {
         match &self.command {
             Command::Fetch(args) => {
-                args.api.url()?;
-                match (args.cursor_stdin, args.api.has_cursor_placeholder()) {
+                let template = api_url(&args.api.url)?;
+                match (args.cursor_stdin, template.holds(CURSOR)) {
                     (true, false) => Err(format!(
-                        "--cursor-stdin needs {CURSOR_PLACEHOLDER} in --url, where the cursor goes"
+                        "--cursor-stdin needs {{{CURSOR}}} in --url, where the cursor goes"
                     )),
                     (false, true) => Err(format!(
-                        "--url holds {CURSOR_PLACEHOLDER}: give --cursor-stdin (and the input query) to fill it"
+                        "--url holds {{{CURSOR}}}: give --cursor-stdin (and the input query) to fill it"
                     )),
                     // ClickHouse sends the input query in the executable's format, and a
                     // RowBinary value cannot be read without its type.
@@ -493,13 +462,12 @@ impl Cli {
                 }
             }
             Command::Load(args) => {
-                args.api.url()?;
-                if args.api.has_cursor_placeholder() {
+                if api_url(&args.api.url)?.holds(CURSOR) {
                     return Err(format!(
-                        "--url holds {CURSOR_PLACEHOLDER}, which only astro fetch --cursor-stdin fills"
+                        "--url holds {{{CURSOR}}}, which only astro fetch --cursor-stdin fills"
                     ));
                 }
-                args.clickhouse.url().map(drop)
+                clickhouse_url(&args.clickhouse.clickhouse_url).map(drop)
             }
             Command::Init(args) => {
                 if args.engine == Engine::Embedded && !args.dry_run {
@@ -510,329 +478,17 @@ impl Cli {
                 if args.dry_run {
                     Ok(())
                 } else {
-                    args.clickhouse.url().map(drop)
+                    clickhouse_url(&args.clickhouse.clickhouse_url).map(drop)
                 }
             }
-            Command::Install(args) if args.reload => args.clickhouse.url().map(drop),
-            Command::Uninstall(args) if args.reload => args.clickhouse.url().map(drop),
+            Command::Install(InstallArgs { target, .. })
+            | Command::Uninstall(UninstallArgs { target })
+                if target.reload =>
+            {
+                clickhouse_url(&target.clickhouse.clickhouse_url).map(drop)
+            }
             Command::Udf(_) | Command::Install(_) | Command::Uninstall(_) => Ok(()),
         }
-    }
-}
-
-impl ApiArgs {
-    /// The API URL: an empty `--url`/ASTRO_API_URL (as a shell or a compose file may set it)
-    /// means the default.
-    pub(crate) fn url(&self) -> Result<Url, String> {
-        self.url_with_cursor(Some("cursor"))
-    }
-
-    /// The URL with `{cursor}` replaced by `cursor`, URL-encoded (`None`: left as written).
-    pub(crate) fn url_with_cursor(&self, cursor: Option<&str>) -> Result<Url, String> {
-        let given = self.url.trim();
-        let template = if given.is_empty() {
-            DEFAULT_API_URL
-        } else {
-            given
-        };
-        let text = match cursor {
-            Some(cursor) => {
-                let encoded: String =
-                    url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
-                template.replace(CURSOR_PLACEHOLDER, &encoded)
-            }
-            None => template.to_owned(),
-        };
-        let text = text.as_str();
-        // The URL may carry credentials, so the message does not repeat it.
-        let url = Url::parse(text)
-            .map_err(|error| format!("--url (or ASTRO_API_URL) is not a valid URL: {error}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "--url (or ASTRO_API_URL) must be an http:// or https:// URL, not {}://",
-                url.scheme()
-            ));
-        }
-        if url.host().is_none() {
-            return Err("--url (or ASTRO_API_URL) has no host".to_owned());
-        }
-        Ok(url)
-    }
-
-    /// Whether the URL is the built-in default (a failure then says how to point elsewhere).
-    pub(crate) fn is_default_url(&self) -> bool {
-        let given = self.url.trim();
-        given.is_empty() || given == DEFAULT_API_URL
-    }
-
-    fn has_cursor_placeholder(&self) -> bool {
-        self.url.contains(CURSOR_PLACEHOLDER)
-    }
-
-    /// Where the answers come from: the URL (with `cursor` in its placeholder), what a valid
-    /// answer holds (`people`: every record a person), the pages, and the clients: one for
-    /// the URL's origin (no allowlist, its credentials), one for next pages on `--allow-host`
-    /// hosts (the UDF's guard, no credentials).
-    pub(crate) fn source(
-        &self,
-        people: bool,
-        cursor: Option<&str>,
-    ) -> anyhow::Result<pull::Source> {
-        let url = self.url_with_cursor(cursor).map_err(anyhow::Error::msg)?;
-        let person_check = people.then_some(open_notify::check_person as _);
-        let mut shape = match &self.records {
-            None => open_notify::shape(people),
-            Some(records) => Shape {
-                records: Some(records.clone()),
-                require: Vec::new(),
-                record_check: person_check,
-                page_value: None,
-                every_object: false,
-            },
-        };
-        shape.require.extend(self.require.iter().cloned());
-        shape.page_value = self.paginate.as_ref().and_then(Style::pointer).cloned();
-        let key = std::env::var("ASTRO_API_KEY").ok();
-        let credentials = self
-            .credentials
-            .sources(self.api_key_param.as_deref(), key.as_deref());
-        let client = client(
-            &self.limits,
-            credentials,
-            Guard::open(),
-            HeaderScope::Origin(url.origin()),
-        )?;
-        let foreign = if self.allow_hosts.is_empty() {
-            None
-        } else {
-            let guard = Guard::restricted(self.allow_hosts.clone(), self.allow_private);
-            Some(client_with(
-                &self.limits,
-                Credentials::default(),
-                guard,
-                HeaderScope::Origin(url.origin()),
-            )?)
-        };
-        Ok(pull::Source {
-            url,
-            shape,
-            paging: self.paginate.clone().map(|style| pull::Paging {
-                style,
-                max_pages: self.max_pages,
-            }),
-            client,
-            foreign,
-            max_elapsed: self.limits.max_elapsed,
-            max_bytes: self.limits.max_bytes,
-        })
-    }
-}
-
-impl UdfArgs {
-    /// The HTTP client for URLs from SQL users: the allowlist, no internal addresses unless
-    /// allowed, headers only to each fetch's own origin.
-    pub(crate) fn client(&self) -> anyhow::Result<http::Client> {
-        let guard = Guard::restricted(self.allow_hosts.clone(), self.allow_private);
-        let key = std::env::var("ASTRO_API_KEY").ok();
-        client(
-            &self.limits,
-            self.credentials.sources(None, key.as_deref()),
-            guard,
-            HeaderScope::EachFetch,
-        )
-    }
-}
-
-/// The environment variables of the credentials (never flags: a flag shows in `ps` and in SQL).
-const BEARER_ENV: &str = "ASTRO_BEARER_TOKEN";
-const BASIC_AUTH_ENV: &str = "ASTRO_BASIC_AUTH";
-
-impl CredentialArgs {
-    /// What `client` reads the credentials from; environment values are read here.
-    fn sources<'a>(
-        &'a self,
-        api_key_param: Option<&'a str>,
-        api_key: Option<&'a str>,
-    ) -> Sourced<'a> {
-        Sourced {
-            headers_file: self.headers_file.as_deref(),
-            bearer_token: std::env::var(BEARER_ENV).ok(),
-            basic_auth: std::env::var(BASIC_AUTH_ENV).ok(),
-            api_key_param,
-            api_key,
-        }
-    }
-}
-
-/// Credential sources with the environment's values owned.
-struct Sourced<'a> {
-    headers_file: Option<&'a std::path::Path>,
-    bearer_token: Option<String>,
-    basic_auth: Option<String>,
-    api_key_param: Option<&'a str>,
-    api_key: Option<&'a str>,
-}
-
-fn client(
-    limits: &LimitArgs,
-    sourced: Sourced<'_>,
-    guard: Guard,
-    scope: HeaderScope,
-) -> anyhow::Result<http::Client> {
-    let credentials = CredentialSources {
-        headers_file: sourced.headers_file,
-        bearer_token: sourced.bearer_token.as_deref(),
-        basic_auth: sourced.basic_auth.as_deref(),
-        api_key_param: sourced.api_key_param,
-        api_key: sourced.api_key,
-    }
-    .credentials()?;
-    client_with(limits, credentials, guard, scope)
-}
-
-fn client_with(
-    limits: &LimitArgs,
-    credentials: Credentials,
-    guard: Guard,
-    scope: HeaderScope,
-) -> anyhow::Result<http::Client> {
-    Ok(http::Client::new(
-        limits.limits(),
-        guard,
-        credentials,
-        scope,
-    )?)
-}
-
-impl LimitArgs {
-    fn limits(&self) -> http::Limits {
-        http::Limits {
-            max_attempts: self.max_attempts,
-            attempt_timeout: self.timeout,
-            max_elapsed: self.max_elapsed,
-            max_bytes: self.max_bytes,
-            max_redirects: usize::from(self.max_redirects),
-        }
-    }
-}
-
-impl ClickHouseArgs {
-    fn url(&self) -> Result<Url, String> {
-        // The URL is not repeated in these messages: it may hold a password.
-        let url = Url::parse(self.clickhouse_url.trim()).map_err(|error| {
-            format!("--clickhouse-url (or CLICKHOUSE_URL) is not a valid URL: {error}")
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!(
-                "--clickhouse-url (or CLICKHOUSE_URL) must be an http:// or https:// URL of the \
-                 server's HTTP interface (port 8123, or 8443 with TLS), not {}://",
-                url.scheme()
-            ));
-        }
-        if !url.username().is_empty() || url.password().is_some() {
-            return Err(
-                "--clickhouse-url (or CLICKHOUSE_URL) must not hold credentials: give the user \
-                 with CLICKHOUSE_USER and the password with CLICKHOUSE_PASSWORD"
-                    .to_owned(),
-            );
-        }
-        Ok(url)
-    }
-
-    /// The server, with the password from CLICKHOUSE_PASSWORD; `with_database`: the astro
-    /// database as every request's default.
-    pub(crate) fn server(&self, with_database: bool) -> anyhow::Result<Server> {
-        let password = std::env::var(PASSWORD_ENV)
-            .ok()
-            .filter(|password| !password.is_empty());
-        Ok(Server::new(clickhouse_client::Settings {
-            url: self.url().map_err(anyhow::Error::msg)?,
-            user: self.clickhouse_user.clone(),
-            password,
-            database: with_database.then(|| self.clickhouse_database.clone()),
-            attempts: self.clickhouse_attempts,
-            timeout: self.clickhouse_timeout,
-        }))
-    }
-}
-
-fn parse_positive_duration(text: &str) -> Result<Duration, String> {
-    let duration = parse_duration(text)?;
-    if duration.is_zero() {
-        return Err("must be more than zero (examples: 500ms, 3s)".to_owned());
-    }
-    if duration > MAX_DURATION {
-        return Err("must be at most 24h".to_owned());
-    }
-    Ok(duration)
-}
-
-fn parse_positive_size(text: &str) -> Result<u64, String> {
-    match parse_size(text)? {
-        0 => Err("must be more than zero (examples: 512KiB, 64MiB)".to_owned()),
-        size => Ok(size),
-    }
-}
-
-fn parse_pointer(text: &str) -> Result<Pointer, String> {
-    Pointer::parse(text).map_err(|error| error.to_string())
-}
-
-/// A query parameter name: not empty, nothing that would end or split the parameter.
-fn parse_param_name(text: &str) -> Result<String, String> {
-    if text.is_empty() || text.contains(['&', '=', '#', ' ', '?']) {
-        Err("expected a query parameter name, e.g. api_key".to_owned())
-    } else {
-        Ok(text.to_owned())
-    }
-}
-
-fn parse_database(text: &str) -> Result<String, String> {
-    if schema::statements::is_plain_identifier(text) {
-        Ok(text.to_owned())
-    } else {
-        Err("must be a plain identifier: letters, digits and `_`, not starting with a digit".into())
-    }
-}
-
-/// An allowlist entry: a host name, an IP address, or `.example.com` / `*.example.com` for a
-/// domain and its subdomains. Not a URL, and no port or path.
-fn parse_allowed_host(text: &str) -> Result<String, String> {
-    let entry = text.trim().trim_end_matches('.');
-    let (prefix, host) = if let Some(domain) = entry.strip_prefix("*.") {
-        ("*.", domain)
-    } else if let Some(domain) = entry.strip_prefix('.') {
-        (".", domain)
-    } else {
-        ("", entry)
-    };
-    let unbracketed = host
-        .strip_prefix('[')
-        .and_then(|inner| inner.strip_suffix(']'))
-        .unwrap_or(host);
-    if unbracketed.parse::<std::net::IpAddr>().is_ok() && prefix.is_empty() {
-        return Ok(unbracketed.to_owned());
-    }
-    let is_name = !host.is_empty()
-        && host.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
-        });
-    if !is_name {
-        return Err(
-            "expected a host name or address (api.example.com, .example.com, *.example.com, \
-             203.0.113.7), not a URL, port or pattern"
-                .to_owned(),
-        );
-    }
-    // Host names match as the URL parser writes them: lowercase, internationalised names in
-    // their ASCII (punycode) form.
-    match url::Host::parse(host) {
-        Ok(url::Host::Domain(domain)) => Ok(format!("{prefix}{domain}")),
-        _ => Err("not a valid host name".to_owned()),
     }
 }
 
@@ -849,23 +505,6 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn defaults_match_the_limits() {
-        let cli = parse(&["astro", "fetch", "--url", "http://x/"]).unwrap();
-        let Command::Fetch(args) = cli.command else {
-            panic!("not fetch")
-        };
-        let limits = args.api.limits.limits();
-        let defaults = http::Limits::default();
-        assert_eq!(limits.max_attempts, defaults.max_attempts);
-        assert_eq!(limits.attempt_timeout, defaults.attempt_timeout);
-        assert_eq!(limits.max_elapsed, defaults.max_elapsed);
-        assert_eq!(limits.max_bytes, defaults.max_bytes);
-        assert_eq!(limits.max_redirects, defaults.max_redirects);
-        assert_eq!(args.format, Format::TabSeparated);
-        assert_eq!(args.output, OutputKind::Raw);
     }
 
     #[test]
@@ -891,8 +530,9 @@ mod tests {
             let Command::Fetch(args) = cli.command else {
                 panic!("not fetch")
             };
-            assert_eq!(args.api.url().unwrap().as_str(), DEFAULT_API_URL);
-            assert!(args.api.is_default_url());
+            let url = api_url(&args.api.url).unwrap().fill(&[]).unwrap();
+            assert_eq!(url.as_str(), DEFAULT_API_URL);
+            assert!(super::super::values::is_default_url(&args.api.url));
         }
     }
 
@@ -965,37 +605,5 @@ mod tests {
             error.contains("CLICKHOUSE_PASSWORD") && !error.contains("hunter2"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn allowlist_entries() {
-        for (given, expected) in [
-            ("api.example.com", "api.example.com"),
-            ("API.Example.com.", "api.example.com"),
-            (".example.com", ".example.com"),
-            ("*.example.com", "*.example.com"),
-            ("127.0.0.1", "127.0.0.1"),
-            ("[::1]", "::1"),
-            ("bücher.example", "xn--bcher-kva.example"),
-        ] {
-            assert_eq!(
-                parse_allowed_host(given).as_deref(),
-                Ok(expected),
-                "{given}"
-            );
-        }
-        for bad in [
-            "",
-            "*",
-            "*.",
-            "a..b",
-            "x/y",
-            "http://x",
-            "x:80",
-            "a b",
-            "*.127.0.0.1",
-        ] {
-            assert!(parse_allowed_host(bad).is_err(), "{bad}");
-        }
     }
 }

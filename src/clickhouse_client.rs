@@ -9,7 +9,7 @@ use std::time::Duration;
 use thiserror::Error;
 use url::Url;
 
-use crate::messages::root_causes;
+use crate::messages::find_source;
 use crate::retry::{self, Retryable};
 use crate::secrets::redact_url;
 use crate::units::format_duration;
@@ -199,26 +199,12 @@ impl Server {
     fn classify(&self, error: clickhouse::error::Error) -> Failure {
         use clickhouse::error::Error;
         let failure = match error {
-            Error::Network(_) => {
-                let causes = root_causes(&error);
-                let lower = causes.to_ascii_lowercase();
-                // rustls's errors (no certificate, wrong name, unknown issuer, a plain-HTTP port
-                // answering a TLS hello): asking again gets the same answer.
-                if [
-                    "certificate",
-                    "corrupt message",
-                    "handshake",
-                    "tls",
-                    "alert",
-                ]
-                .iter()
-                .any(|hint| lower.contains(hint))
-                {
-                    Failure::Tls(error)
-                } else {
-                    Failure::Unreachable(error)
-                }
+            // rustls's errors (no certificate, wrong name, unknown issuer, a plain-HTTP port
+            // answering a TLS hello): asking again gets the same answer.
+            Error::Network(_) if find_source::<rustls::Error>(&error).is_some() => {
+                Failure::Tls(error)
             }
+            Error::Network(_) => Failure::Unreachable(error),
             Error::TimedOut => Failure::TimedOut(self.timeout),
             Error::BadResponse(ref text) => self.server_failure(text),
             other => Failure::Client(other),

@@ -13,7 +13,7 @@ use thiserror::Error;
 use url::Url;
 
 use crate::guard::{CheckingResolver, Guard, Refused};
-use crate::messages::log;
+use crate::messages::{find_source, log};
 use crate::retry::{self, Retryable};
 use crate::secrets::{Credentials, shown_url};
 use crate::units::{format_duration, format_size};
@@ -567,27 +567,6 @@ fn is_malformed(error: &reqwest::Error) -> bool {
                 std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput
             )
         })
-}
-
-fn find_source<'a, E: std::error::Error + 'static>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a E> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(found) = error.downcast_ref::<E>() {
-            return Some(found);
-        }
-        // An io::Error's source() skips the error it wraps (rustls reports through io::Error,
-        // sometimes nested), so descend into the wrapped error itself.
-        current = match error
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
-            None => error.source(),
-        };
-    }
-    None
 }
 
 #[cfg(test)]

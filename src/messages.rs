@@ -55,17 +55,28 @@ pub(crate) fn failure_line(error: &anyhow::Error) -> String {
     crate::text::shorten(&line, MAX_LINE_CHARS)
 }
 
-/// The innermost causes of an HTTP library's error, the same rule as [`failure_line`]: for
-/// messages that carry such an error inside a string.
-pub(crate) fn root_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut causes = Vec::new();
+/// The first error of type `E` in `error`'s chain of causes, including errors an `io::Error`
+/// wraps (rustls reports through `io::Error`, sometimes nested): how a failure is classified
+/// by its type, not by the words of its message.
+pub(crate) fn find_source<'a, E: std::error::Error + 'static>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
     let mut current = Some(error);
-    while let Some(cause) = current {
-        causes.push(cause.to_string());
-        current = cause.source();
+    while let Some(error) = current {
+        if let Some(found) = error.downcast_ref::<E>() {
+            return Some(found);
+        }
+        // An io::Error's source() skips the error it wraps (rustls reports through io::Error,
+        // sometimes nested), so descend into the wrapped error itself.
+        current = match error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(wrapped) => Some(wrapped as &(dyn std::error::Error + 'static)),
+            None => error.source(),
+        };
     }
-    let start = causes.len().saturating_sub(2);
-    causes[start..].join(": ")
+    None
 }
 
 fn is_transport_error(error: &(dyn std::error::Error + 'static)) -> bool {

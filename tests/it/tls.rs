@@ -96,3 +96,41 @@ fn untrusted_certificate_fails_without_retry() {
     assert!(message.contains("after 1 attempt in"), "{message}");
     assert!(message.contains("certificate"), "{message}");
 }
+
+/// `astro init` and `astro load` name a TLS failure of the ClickHouse server as one, by its
+/// type (rustls's error in the chain), and do not ask again: an untrusted certificate, and a
+/// plain-HTTP port answering the TLS hello.
+#[test]
+fn a_clickhouse_tls_failure_is_named_and_not_retried() {
+    let (port, _) = https_server();
+    // A plain-HTTP port answers a TLS hello as ClickHouse's 8123 does: 400, not TLS.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let plain_port = listener.local_addr().unwrap().port();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    for url in [
+        format!("https://localhost:{port}"),
+        format!("https://127.0.0.1:{plain_port}"),
+    ] {
+        let output = astro_with_env(
+            &[
+                "init",
+                "--clickhouse-url",
+                &url,
+                "--clickhouse-attempts",
+                "3",
+            ],
+            &[],
+        );
+        assert_eq!(output.status.code(), Some(1));
+        let message = stderr(&output);
+        assert!(
+            message.contains("failed after 1 attempt in")
+                && message.contains("TLS failed (is it the TLS port"),
+            "{url}: {message}"
+        );
+    }
+}

@@ -23,16 +23,13 @@ pub(crate) use crate::commands::fetch::CURSOR_PLACEHOLDER as CURSOR;
 /// set it) means the default. Checked with a stand-in value in each placeholder.
 pub(crate) fn api_url(given: &str) -> Result<Template, String> {
     let given = given.trim();
-    let template = Template::new(if given.is_empty() {
+    let text = if given.is_empty() {
         DEFAULT_API_URL
     } else {
         given
-    });
+    };
     // The URL may carry credentials, so the message does not repeat it.
-    template
-        .fill(&[(CURSOR, CURSOR)])
-        .map_err(|error| url_error("--url (or ASTRO_API_URL)", &error))?;
-    Ok(template)
+    Template::parse(text).map_err(|error| url_error("--url (or ASTRO_API_URL)", &error))
 }
 
 /// The message of a URL that is no URL to fetch, naming where it came from.

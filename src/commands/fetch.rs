@@ -5,6 +5,7 @@ use std::io::{self, BufWriter, Read, Write};
 use anyhow::{Context, Result};
 
 use super::hint_for_default_url;
+use crate::json;
 use crate::open_notify::{self, PEOPLE_COLUMNS, PeopleRows};
 use crate::pull;
 use crate::rows::format::{Format, tsv_unescape};
@@ -130,9 +131,11 @@ fn read_input() -> io::Result<Vec<u8>> {
     Ok(input)
 }
 
-/// The cursor in the first input row, as ClickHouse sends it in the executable's format: a
-/// TabSeparated field (`\N` is NULL) or a JSONEachRow object's first value. `None`: no row,
-/// an empty value or NULL.
+/// The cursor in the first input row, as ClickHouse sends it in the executable's format: the
+/// first TabSeparated field (`\\N` is NULL) or the first value of a JSONEachRow object, in the
+/// order ClickHouse wrote the columns. A value goes out as the text it came in: a number keeps
+/// every digit (a Decimal, an Int128), a string is unescaped. `None`: no row, an empty value
+/// or NULL.
 fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
     let line = input
         .split(|&byte| byte == b'\n')
@@ -144,21 +147,27 @@ fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
     }
     let value = match format {
         Format::TabSeparated => {
-            if line == b"\\N" {
+            let field = line.split(|&byte| byte == b'\t').next().unwrap_or_default();
+            if field == b"\\N" {
                 return Ok(None);
             }
-            let field = line.split(|&byte| byte == b'\t').next().unwrap_or_default();
             String::from_utf8(tsv_unescape(field)).context("the cursor is not UTF-8")?
         }
         Format::JsonEachRow => {
-            let row: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(line)
-                .context(
-                    "the input row is not a JSON object (is the input query's format JSONEachRow?)",
-                )?;
-            match row.into_iter().next().map(|(_, value)| value) {
-                None | Some(serde_json::Value::Null) => return Ok(None),
-                Some(serde_json::Value::String(text)) => text,
-                Some(other) => other.to_string(),
+            let not_an_object =
+                "the input row is not a JSON object (is the input query's format JSONEachRow?)";
+            let row =
+                json::parse(line.to_vec(), &json::Wanted::default()).context(not_an_object)?;
+            if !row.text().starts_with('{') {
+                anyhow::bail!(not_an_object);
+            }
+            match json::members(row.text()).next() {
+                None => return Ok(None),
+                Some((_, value)) if value == "null" => return Ok(None),
+                Some((_, value)) if value.starts_with('"') => {
+                    json::decode_string(value).into_owned()
+                }
+                Some((_, value)) => value.to_owned(),
             }
         }
         // The command line refuses this pairing first; no panic if that ever changes.
@@ -190,5 +199,42 @@ mod tests {
         assert_eq!(json(b"{\"c\":42}\n"), Some("42".into()));
         assert_eq!(json(b"{}\n"), None);
         assert!(cursor_from_input(b"[1]", Format::JsonEachRow).is_err());
+        assert!(cursor_from_input(b"{oops", Format::JsonEachRow).is_err());
+    }
+
+    /// The first column as ClickHouse sent it, not the alphabetically first key; a NULL first
+    /// field is "no cursor" whatever follows it; a number keeps every digit it came with.
+    #[test]
+    fn the_cursor_is_the_first_value_exactly_as_sent() {
+        let tsv = |input: &[u8]| cursor_from_input(input, Format::TabSeparated).unwrap();
+        assert_eq!(tsv(b"\\N\tfoo\n"), None);
+        assert_eq!(tsv(b"\\N\t\\N\n"), None);
+        assert_eq!(tsv(b"42\t\\N\n"), Some("42".into()));
+        assert_eq!(
+            tsv(b"\\\\N\n"),
+            Some("\\N".into()),
+            "an escaped backslash then N is text"
+        );
+        let json = |input: &[u8]| cursor_from_input(input, Format::JsonEachRow).unwrap();
+        assert_eq!(
+            json(b"{\"maxOrNull(ts)\":42,\"count()\":\"7\"}\n"),
+            Some("42".into())
+        );
+        assert_eq!(json(b"{\"z\":1,\"a\":2}\n"), Some("1".into()));
+        assert_eq!(json(b"{\"z\":null,\"a\":2}\n"), None);
+        for exact in [
+            "1234567890123456.78",
+            "123456789012345678901234567890",
+            "1.10",
+            "1e3",
+            "-0",
+        ] {
+            let row = format!("{{\"c\":{exact}}}\n");
+            assert_eq!(json(row.as_bytes()).as_deref(), Some(exact));
+        }
+        assert_eq!(
+            json(b"{\"c\":\"123456789012345678901234567890\"}"),
+            Some("123456789012345678901234567890".into())
+        );
     }
 }

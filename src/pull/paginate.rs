@@ -8,7 +8,7 @@ use reqwest::header::{HeaderMap, LINK};
 use thiserror::Error;
 use url::Url;
 
-use crate::json::Pointer;
+use crate::json::{self, Pointer};
 
 /// How an API says where the next page is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,12 +229,9 @@ impl Pages {
                 }
                 Ok(Some(with_param(current, param, &cursor)))
             }
-            Style::Offset {
-                offset_param,
-                limit,
-                ..
-            } => {
-                if (facts.records as u64) < *limit {
+            // A short page is not the end: servers cap page sizes. Only an empty page is.
+            Style::Offset { offset_param, .. } => {
+                if facts.records == 0 {
                     return Ok(None);
                 }
                 self.position += facts.records as u64;
@@ -255,15 +252,19 @@ impl Pages {
     }
 }
 
-/// A cursor or next URL from a body value: a string, or a number's text; `None` for null, an
-/// empty string or no value at all (the natural end of the pages).
+/// A cursor or next URL from a body value (compact JSON text, validated): a string, or a
+/// number exactly as the API wrote it (`1.10` stays `1.10`, `1e3` stays `1e3`, an integer of
+/// 30 digits keeps them all); `None` for null, an empty string or no value at all (the natural
+/// end of the pages).
 fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>, PageError> {
     let Some(value) = value else { return Ok(None) };
-    match serde_json::from_slice::<serde_json::Value>(value) {
-        Ok(serde_json::Value::Null) => Ok(None),
-        Ok(serde_json::Value::String(text)) if text.is_empty() => Ok(None),
-        Ok(serde_json::Value::String(text)) => Ok(Some(text)),
-        Ok(serde_json::Value::Number(number)) => Ok(Some(number.to_string())),
+    let text = std::str::from_utf8(value).map_err(|_| PageError::BadCursor {
+        pointer: pointer.to_string(),
+    })?;
+    match text.as_bytes().first() {
+        _ if text == "null" || text == "\"\"" => Ok(None),
+        Some(b'"') => Ok(Some(json::decode_string(text).into_owned())),
+        Some(b'-' | b'0'..=b'9') => Ok(Some(text.to_owned())),
         _ => Err(PageError::BadCursor {
             pointer: pointer.to_string(),
         }),
@@ -271,10 +272,12 @@ fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>
 }
 
 /// The `rel="next"` target of the Link headers (RFC 8288), resolved against the page's URL.
+/// Every Link header is read, whatever its bytes: one that is not ASCII is read as UTF-8, else
+/// as Latin-1, as browsers do, so that an unreadable header never reads as "no next page".
 pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, PageError>> {
     for header in headers.get_all(LINK) {
-        let Ok(text) = header.to_str() else { continue };
-        for (target, params) in links(text) {
+        let text = lenient_text(header.as_bytes());
+        for (target, params) in links(&text) {
             let is_next = params.iter().any(|(name, value)| {
                 name.eq_ignore_ascii_case("rel")
                     && value
@@ -290,6 +293,14 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
         }
     }
     None
+}
+
+/// A header's bytes as text: UTF-8 when they are, else Latin-1 (every byte one character).
+fn lenient_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
+    }
 }
 
 /// The links of one Link header value: `<target>; name=value; name="quoted, value", <...>`.
@@ -475,6 +486,60 @@ mod tests {
         assert_eq!(next_link(&two, &base), Some(Ok(url("https://x/b"))));
     }
 
+    /// A Link header whose bytes are not ASCII still names its next page (read as UTF-8, else
+    /// as Latin-1); it is never taken for "no next page".
+    #[test]
+    fn a_link_header_that_is_not_ascii_still_names_the_next_page() {
+        let base = url("https://api.example.com/items?page=1");
+        for (bytes, expected) in [
+            (
+                "</items/2?q=café>; rel=\"next\"".as_bytes().to_vec(),
+                "https://api.example.com/items/2?q=caf%C3%A9",
+            ),
+            (
+                b"</items/2?q=caf\xe9>; rel=\"next\"".to_vec(),
+                "https://api.example.com/items/2?q=caf%C3%A9",
+            ),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.append(LINK, HeaderValue::from_bytes(&bytes).unwrap());
+            assert_eq!(next_link(&headers, &base), Some(Ok(url(expected))));
+        }
+    }
+
+    /// A cursor from the body goes out as the text the API wrote: no float in between.
+    #[test]
+    fn a_body_cursor_keeps_its_exact_text() {
+        let pointer = Pointer::parse("/next").unwrap();
+        for (value, expected) in [
+            ("1.10", Some("1.10")),
+            ("1e3", Some("1e3")),
+            ("-0", Some("-0")),
+            (
+                "123456789012345678901234567890",
+                Some("123456789012345678901234567890"),
+            ),
+            ("1234567890123456.78", Some("1234567890123456.78")),
+            ("\"a b\\u00e9\"", Some("a bé")),
+            ("\"\"", None),
+            ("null", None),
+        ] {
+            assert_eq!(
+                scalar_text(Some(value.as_bytes()), &pointer)
+                    .unwrap()
+                    .as_deref(),
+                expected,
+                "{value}"
+            );
+        }
+        for bad in ["true", "[1]", "{}"] {
+            assert!(
+                scalar_text(Some(bad.as_bytes()), &pointer).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
     #[test]
     fn parameters_are_set_in_place() {
         let start = url("https://x/e?since=2026-01-01&limit=5&flag#top");
@@ -525,10 +590,16 @@ mod tests {
         assert_eq!(page1.as_str(), "https://x/e?q=1&offset=0&limit=2");
         let page2 = offset.next(&page1, &facts(None, 2)).unwrap().unwrap();
         assert_eq!(page2.as_str(), "https://x/e?q=1&offset=2&limit=2");
+        let page3 = offset.next(&page2, &facts(None, 1)).unwrap().unwrap();
         assert_eq!(
-            offset.next(&page2, &facts(None, 1)).unwrap(),
+            page3.as_str(),
+            "https://x/e?q=1&offset=3&limit=2",
+            "a short page is not the end: the server may cap the page size"
+        );
+        assert_eq!(
+            offset.next(&page3, &facts(None, 0)).unwrap(),
             None,
-            "a short page ends"
+            "an empty page ends"
         );
 
         let mut page = Pages::new(Style::parse("page:page").unwrap(), 10);

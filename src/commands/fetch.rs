@@ -163,7 +163,7 @@ fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
             }
             match json::members(row.text()).next() {
                 None => return Ok(None),
-                Some((_, value)) if value == "null" => return Ok(None),
+                Some((_, "null")) => return Ok(None),
                 Some((_, value)) if value.starts_with('"') => {
                     json::decode_string(value).into_owned()
                 }

@@ -134,7 +134,9 @@ pub(crate) enum Command {
     #[command(
         long_about = "Remove exactly what `astro install` wrote: the files its manifest in \
         <user-scripts> lists, each only while it still holds what astro wrote (or with \
-        --force), then the manifest.",
+        --force), then the manifest. Only astro in <user-scripts> and astro*_function.xml or \
+        astro*_dictionary.xml in <config-dir> are ever removed: a manifest that lists anything \
+        else is refused, with --force too.",
         after_help = "Environment (with --reload): CLICKHOUSE_URL, CLICKHOUSE_USER, \
         CLICKHOUSE_PASSWORD, as for `astro init`."
     )]

@@ -5,6 +5,14 @@
 //! A manifest in the user scripts directory (`.astro-install.json`) records every file written
 //! and its fingerprint, so a later install replaces only files astro wrote and uninstall
 //! removes only those; a file someone else wrote or edited is left alone unless `--force`.
+//!
+//! Root runs these, so nothing is trusted that could point elsewhere: only `astro` in the user
+//! scripts directory and `astro*_function.xml` / `astro*_dictionary.xml` in the config
+//! directory are ever written or removed, whatever the manifest says (even with `--force`);
+//! files are written through a temporary file created exclusively under a random name (never
+//! through a link planted at a known name); the manifest is rewritten after each file, so a
+//! failure halfway leaves a manifest of what was written; and an exclusive lock on the user
+//! scripts directory keeps two installs (or an install and an uninstall) from interleaving.
 
 use std::fs;
 use std::io::Write;
@@ -95,6 +103,29 @@ fn fingerprint(bytes: &[u8]) -> String {
 
 fn manifest_path(user_scripts: &Path) -> PathBuf {
     user_scripts.join(MANIFEST)
+}
+
+/// Whether astro writes `path`: `<user-scripts>/astro`, or an `astro*_function.xml` or
+/// `astro*_dictionary.xml` directly in `<config-dir>` (both directories canonical). Nothing else
+/// is ever written or removed, whatever a manifest lists.
+fn is_ours(path: &Path, user_scripts: &Path, config_dir: &Path) -> bool {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return false;
+    };
+    let config_file = name.starts_with("astro")
+        && (name.ends_with("_function.xml") || name.ends_with("_dictionary.xml"));
+    (dir == user_scripts && name == "astro") || (dir == config_dir && config_file)
+}
+
+/// An exclusive lock on the user scripts directory, held while an install or uninstall reads
+/// and writes the manifest and the files (a lock on the directory itself: no lock file to plant
+/// or leave behind).
+fn lock(user_scripts: &Path) -> Result<fs::File> {
+    let dir = fs::File::open(user_scripts)
+        .with_context(|| format!("cannot open {}", user_scripts.display()))?;
+    dir.lock()
+        .with_context(|| format!("cannot lock {}", user_scripts.display()))?;
+    Ok(dir)
 }
 
 fn read_manifest(user_scripts: &Path) -> Result<Option<Manifest>> {
@@ -192,24 +223,27 @@ fn action(file: &Planned, manifest: Option<&Manifest>) -> Result<Action> {
 }
 
 /// Writes `content` to `path` whole or not at all (a server may be running the old binary: a
-/// rename never meets "text file busy").
+/// rename never meets "text file busy"). The temporary file is created exclusively (O_EXCL)
+/// under a random name in the same directory, so a link planted there is never written
+/// through; its mode is set on the open file, and it is removed if anything fails.
 fn write_atomically(path: &Path, content: &[u8], executable: bool) -> Result<()> {
     let dir = path
         .parent()
         .context("a file to install has no directory")?;
-    let temporary = dir.join(format!(".astro-install.{}.tmp", std::process::id()));
     let written = (|| -> std::io::Result<()> {
-        let mut file = fs::File::create(&temporary)?;
+        let mut file = tempfile::Builder::new()
+            .prefix(".astro-install.")
+            .suffix(".tmp")
+            .tempfile_in(dir)?;
         file.write_all(content)?;
-        file.sync_all()?;
         use std::os::unix::fs::PermissionsExt;
         let mode = if executable { 0o755 } else { 0o644 };
-        fs::set_permissions(&temporary, fs::Permissions::from_mode(mode))?;
-        fs::rename(&temporary, path)
+        file.as_file()
+            .set_permissions(fs::Permissions::from_mode(mode))?;
+        file.as_file().sync_all()?;
+        file.persist(path).map_err(|error| error.error)?;
+        Ok(())
     })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temporary);
-    }
     written.with_context(|| format!("cannot write {}", path.display()))
 }
 
@@ -227,6 +261,7 @@ pub(super) async fn install(job: Install) -> Result<()> {
     let args = &job.common;
     let user_scripts = existing_dir(&args.dirs.user_scripts, "--user-scripts")?;
     let config_dir = existing_dir(&args.dirs.config_dir, "--config-dir")?;
+    let _lock = lock(&user_scripts)?;
     let manifest = read_manifest(&user_scripts)?;
     let planned = plan(&job.udf_flags, &user_scripts, &config_dir)?;
     let mut actions = Vec::with_capacity(planned.len());
@@ -246,8 +281,19 @@ pub(super) async fn install(job: Install) -> Result<()> {
             text::one_or_many(refused.len(), "it", "them")
         );
     }
+    // Everything astro wrote before that it still writes or may remove (a file no longer
+    // shipped stays recorded, so uninstall still removes it); entries that point anywhere else
+    // are dropped.
+    let mut recorded: Vec<Written> = manifest
+        .map(|manifest| manifest.files)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|old| is_ours(&old.path, &user_scripts, &config_dir))
+        .collect();
     let mut report = std::io::stderr().lock();
-    for (file, action) in planned.iter().zip(&actions) {
+    let mut write = |file: &Planned| write_atomically(&file.path, &file.content, file.executable);
+    let steps = planned.iter().zip(&actions);
+    for (file, action) in steps {
         let verb = match (action, args.dry_run) {
             (Action::Unchanged, _) => "unchanged",
             (Action::Create, false) => "wrote",
@@ -255,36 +301,47 @@ pub(super) async fn install(job: Install) -> Result<()> {
             (Action::Update | Action::Replace, false) => "replaced",
             (Action::Update | Action::Replace, true) => "would replace",
         };
-        if *action != Action::Unchanged && !args.dry_run {
-            write_atomically(&file.path, &file.content, file.executable)?;
+        if !args.dry_run {
+            install_file(file, action, &mut recorded, &user_scripts, &mut write)?;
         }
         writeln!(report, "astro install: {verb} {}", file.path.display())?;
     }
     if args.dry_run {
         return Ok(());
     }
-    // Everything astro wrote, now and before (a file no longer shipped stays recorded, so
-    // uninstall still removes it).
-    let mut recorded: Vec<Written> = planned
-        .iter()
-        .map(|file| Written {
-            path: file.path.clone(),
-            fingerprint: fingerprint(&file.content),
-        })
-        .collect();
-    for old in manifest.map(|manifest| manifest.files).unwrap_or_default() {
-        if !recorded.iter().any(|file| file.path == old.path) {
-            recorded.push(old);
-        }
-    }
-    write_manifest(&user_scripts, recorded)?;
     drop(report);
     reload(args.reload.as_ref()).await
+}
+
+/// Writes one file (unless it holds its content already) with `write`, then the manifest with
+/// it recorded: a failure halfway leaves a record of what was written, for the next install or
+/// an uninstall.
+fn install_file(
+    file: &Planned,
+    action: &Action,
+    recorded: &mut Vec<Written>,
+    user_scripts: &Path,
+    write: &mut impl FnMut(&Planned) -> Result<()>,
+) -> Result<()> {
+    if *action != Action::Unchanged {
+        write(file)?;
+    }
+    let written = Written {
+        path: file.path.clone(),
+        fingerprint: fingerprint(&file.content),
+    };
+    match recorded.iter_mut().find(|old| old.path == file.path) {
+        Some(old) => *old = written,
+        None => recorded.push(written),
+    }
+    write_manifest(user_scripts, recorded.clone())
 }
 
 pub(super) async fn uninstall(job: Uninstall) -> Result<()> {
     let args = &job.common;
     let user_scripts = existing_dir(&args.dirs.user_scripts, "--user-scripts")?;
+    let config_dir = existing_dir(&args.dirs.config_dir, "--config-dir")?;
+    let _lock = lock(&user_scripts)?;
     let Some(manifest) = read_manifest(&user_scripts)? else {
         bail!(
             "nothing to uninstall: no {} in {} (--user-scripts must be the directory astro was installed into)",
@@ -292,6 +349,21 @@ pub(super) async fn uninstall(job: Uninstall) -> Result<()> {
             user_scripts.display()
         );
     };
+    let foreign: Vec<String> = manifest
+        .files
+        .iter()
+        .filter(|file| !is_ours(&file.path, &user_scripts, &config_dir))
+        .map(|file| file.path.display().to_string())
+        .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "not removing anything: the manifest {} lists {}, which astro never writes (only astro in {} and astro*_function.xml or astro*_dictionary.xml in {}); --force does not change this",
+            manifest_path(&user_scripts).display(),
+            foreign.join(", "),
+            user_scripts.display(),
+            config_dir.display()
+        );
+    }
     let mut changed = Vec::new();
     for file in &manifest.files {
         if let Ok(current) = fs::read(&file.path)
@@ -309,7 +381,8 @@ pub(super) async fn uninstall(job: Uninstall) -> Result<()> {
     }
     let mut report = std::io::stderr().lock();
     for file in &manifest.files {
-        let verb = match (file.path.exists(), args.dry_run) {
+        // The entry itself, a link included (never what a link points to).
+        let verb = match (fs::symlink_metadata(&file.path).is_ok(), args.dry_run) {
             (false, _) => "already gone",
             (true, true) => "would remove",
             (true, false) => {
@@ -376,5 +449,107 @@ mod tests {
         );
         assert_eq!(with_udf_flags(xml, &[]).unwrap(), *xml);
         assert!(with_udf_flags("<functions/>", &flags).is_err());
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("astro-unit-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::canonicalize(&dir).unwrap()
+    }
+
+    /// Only astro's own file names, directly in the two directories, are ever written or
+    /// removed; `..`, other directories and other names are not.
+    #[test]
+    fn only_astros_own_files_are_ours() {
+        let (us, config) = (Path::new("/srv/us"), Path::new("/etc/ch"));
+        for ours in [
+            "/srv/us/astro",
+            "/etc/ch/astro_function.xml",
+            "/etc/ch/astro_people_dictionary.xml",
+            "/etc/ch/astro_fetch_or_null_function.xml",
+        ] {
+            assert!(is_ours(Path::new(ours), us, config), "{ours}");
+        }
+        for not_ours in [
+            "/etc/passwd",
+            "/srv/us/astro_function.xml",
+            "/etc/ch/astro",
+            "/etc/ch/users.xml",
+            "/etc/ch/other_function.xml",
+            "/srv/us/../victim",
+            "/srv/us/sub/astro",
+            "us/../../victim",
+            "astro",
+            "",
+        ] {
+            assert!(!is_ours(Path::new(not_ours), us, config), "{not_ours}");
+        }
+    }
+
+    /// A link planted at the name the temporary file used to have is never written through.
+    #[test]
+    fn a_planted_link_is_not_written_through() {
+        let dir = scratch("planted");
+        let outside = scratch("planted-outside").join("victim");
+        fs::write(&outside, b"precious").unwrap();
+        let planted = dir.join(format!(".astro-install.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&outside, &planted).unwrap();
+        write_atomically(&dir.join("astro"), b"binary", true).unwrap();
+        assert_eq!(fs::read(&outside).unwrap(), b"precious");
+        assert_eq!(fs::read(dir.join("astro")).unwrap(), b"binary");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(dir.join("astro"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(
+            fs::symlink_metadata(&planted)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    /// A write that fails halfway leaves a manifest of what was written before it.
+    #[test]
+    fn the_manifest_records_each_file_as_it_is_written() {
+        let dir = scratch("halfway");
+        let planned: Vec<Planned> = ["astro", "astro_function.xml"]
+            .iter()
+            .map(|name| Planned {
+                path: dir.join(name),
+                content: name.as_bytes().to_vec(),
+                executable: false,
+            })
+            .collect();
+        let mut recorded = Vec::new();
+        let mut write = |file: &Planned| {
+            if file.path.ends_with("astro_function.xml") {
+                bail!("the config directory is read-only")
+            }
+            write_atomically(&file.path, &file.content, file.executable)
+        };
+        install_file(
+            &planned[0],
+            &Action::Create,
+            &mut recorded,
+            &dir,
+            &mut write,
+        )
+        .unwrap();
+        install_file(
+            &planned[1],
+            &Action::Create,
+            &mut recorded,
+            &dir,
+            &mut write,
+        )
+        .unwrap_err();
+        let manifest = read_manifest(&dir).unwrap().unwrap();
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].path, dir.join("astro"));
+        assert_eq!(manifest.files[0].fingerprint, fingerprint(b"astro"));
     }
 }

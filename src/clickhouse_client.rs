@@ -115,7 +115,6 @@ pub(crate) struct Server {
     client: clickhouse::Client,
     url: String,
     user: String,
-    password: Option<String>,
     retry: retry::Policy,
     timeout: Duration,
 }
@@ -129,6 +128,7 @@ impl Server {
             .with_validation(false)
             .with_product_info("astro", env!("CARGO_PKG_VERSION"));
         if let Some(password) = &settings.password {
+            crate::secrets::remember_value(password);
             client = client.with_password(password.clone());
         }
         if let Some(database) = &settings.database {
@@ -138,7 +138,6 @@ impl Server {
             client,
             url: redact_url(&settings.url),
             user: settings.user,
-            password: settings.password,
             retry: retry::Policy {
                 max_attempts: settings.attempts,
                 first_backoff: Duration::from_millis(250),
@@ -257,19 +256,11 @@ impl Server {
         }
     }
 
-    /// Removes the password from text that came back from the network (a server or proxy may
-    /// echo a request).
-    /// Passwords shorter than 4 characters are left alone: scrubbing them would mangle the
-    /// message ("DB::E***ception") and ClickHouse never echoes a password anyway.
+    /// Removes the password (and any other secret this process knows) from text that came back
+    /// from the network: a server or proxy may echo a request. Passwords shorter than 4
+    /// characters are left alone (see `secrets::mask`); ClickHouse never echoes one anyway.
     fn scrub(&self, failure: Failure) -> Failure {
-        let Some(password) = self
-            .password
-            .as_deref()
-            .filter(|password| password.len() >= 4)
-        else {
-            return failure;
-        };
-        let clean = |text: String| text.replace(password, "***");
+        let clean = |text: String| crate::secrets::mask(&text).into_owned();
         match failure {
             Failure::Authentication { user, message } => Failure::Authentication {
                 user: clean(user),

@@ -13,8 +13,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use thiserror::Error;
 use url::{Host, Url};
 
-use crate::secrets::SHOWN_MAX_CHARS;
-use crate::text::shorten;
+use crate::secrets::{self, SHOWN_MAX_CHARS};
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -48,7 +47,7 @@ fn subject(host: &str, ip: &IpAddr) -> String {
 
 /// Host names and schemes come from SQL text: a message shows at most this much of them.
 fn shown(text: &str) -> String {
-    shorten(text, SHOWN_MAX_CHARS)
+    secrets::shown(text, SHOWN_MAX_CHARS)
 }
 
 /// What the fetcher may reach.

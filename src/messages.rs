@@ -22,7 +22,8 @@ pub(crate) fn verbose() -> bool {
 macro_rules! log {
     ($($arg:tt)*) => {
         if $crate::messages::verbose() {
-            eprintln!("astro: {}", format_args!($($arg)*));
+            let line = format!($($arg)*);
+            eprintln!("astro: {}", $crate::secrets::mask(&line));
         }
     };
 }
@@ -52,7 +53,7 @@ pub(crate) fn failure_line(error: &anyhow::Error) -> String {
     // A cause that only repeats the text of the one before it adds nothing.
     parts.dedup_by(|later, earlier| earlier.ends_with(later.as_str()));
     let line = parts.join(": ").replace(['\n', '\r'], " ");
-    crate::text::shorten(&line, MAX_LINE_CHARS)
+    crate::secrets::shown(&line, MAX_LINE_CHARS)
 }
 
 /// The first error of type `E` in `error`'s chain of causes, including errors an `io::Error`

@@ -1,8 +1,15 @@
 //! Secrets stay out of SQL, errors and logs: request headers come from the environment or a
 //! file, and every URL is shown with its credentials and secret-looking query and fragment
 //! values removed ([`redact_url`]), and shortened for messages ([`shown_url`]).
+//!
+//! A server may also echo a secret back (an `Authorization` header in an error body, a key in a
+//! next link). So every secret value astro is given (tokens, passwords, keys, header values) and
+//! every query parameter configured as secret (`--api-key-param`) is remembered for the life of
+//! the process ([`remember_value`], [`remember_parameter`]), and [`mask`] hides them in any
+//! text before it is shown: the failure line, the `-v` log, the `source` column, a quoted value.
 
 use std::path::Path;
+use std::sync::RwLock;
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use thiserror::Error;
@@ -57,6 +64,15 @@ impl CredentialSources<'_> {
         }
         let bearer = set(self.bearer_token);
         let mut headers = request_headers(self.headers_file, bearer)?;
+        // Every value astro sends as a credential is masked wherever it would be shown.
+        for value in headers.values() {
+            if let Ok(text) = value.to_str() {
+                remember_value(text);
+                if let Some((_, token)) = text.split_once(' ') {
+                    remember_value(token.trim());
+                }
+            }
+        }
         if let Some(basic) = set(self.basic_auth) {
             if bearer.is_some() {
                 return Err(HeaderError::TwoAuthorizations);
@@ -66,13 +82,22 @@ impl CredentialSources<'_> {
             }
             use base64::Engine;
             let encoded = base64::engine::general_purpose::STANDARD.encode(basic);
+            remember_value(basic);
+            remember_value(&encoded);
+            if let Some((_, password)) = basic.split_once(':') {
+                remember_value(password);
+            }
             let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
                 .map_err(|_| HeaderError::BadBasicAuth)?;
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
         let query = match (self.api_key_param, set(self.api_key)) {
-            (Some(name), Some(key)) => Some((name.to_owned(), key.to_owned())),
+            (Some(name), Some(key)) => {
+                remember_parameter(name);
+                remember_value(key);
+                Some((name.to_owned(), key.to_owned()))
+            }
             (Some(name), None) => return Err(HeaderError::NoApiKey(name.to_owned())),
             // The server's environment is every executable's: a key set for one API's
             // --api-key-param is not sent to the others.
@@ -129,6 +154,84 @@ fn parse_header_lines(
     Ok(())
 }
 
+/// Secret values shorter than this are not masked: hiding every `abc` in a message would mangle
+/// it, and no token or password worth the name is that short.
+const MIN_MASKED_CHARS: usize = 4;
+
+/// The secret values and secret parameter names this process was given.
+static KNOWN_VALUES: RwLock<Vec<String>> = RwLock::new(Vec::new());
+static KNOWN_PARAMETERS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Remembers a secret value, so that [`mask`] hides it wherever it would be shown.
+pub(crate) fn remember_value(value: &str) {
+    if value.chars().count() < MIN_MASKED_CHARS {
+        return;
+    }
+    let mut known = KNOWN_VALUES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !known.iter().any(|old| old == value) {
+        known.push(value.to_owned());
+        // The longest first, so that a secret that holds another is hidden whole.
+        known.sort_by_key(|value| std::cmp::Reverse(value.len()));
+    }
+}
+
+/// Remembers a query parameter name whose values are secret (`--api-key-param appid`).
+pub(crate) fn remember_parameter(name: &str) {
+    let name = name.to_lowercase();
+    let mut known = KNOWN_PARAMETERS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !known.contains(&name) {
+        known.push(name);
+    }
+}
+
+/// `text` with every remembered secret value replaced by `REDACTED`.
+pub(crate) fn mask(text: &str) -> std::borrow::Cow<'_, str> {
+    let known = KNOWN_VALUES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut masked = std::borrow::Cow::Borrowed(text);
+    for value in known.iter() {
+        if masked.contains(value.as_str()) {
+            masked = std::borrow::Cow::Owned(masked.replace(value.as_str(), REDACTED));
+        }
+    }
+    masked
+}
+
+/// `bytes` with every remembered secret value replaced by `REDACTED`, for quoting raw input.
+pub(crate) fn mask_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let known = KNOWN_VALUES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut masked = std::borrow::Cow::Borrowed(bytes);
+    for value in known.iter() {
+        let finder = memchr::memmem::Finder::new(value.as_bytes());
+        if finder.find(&masked).is_none() {
+            continue;
+        }
+        let mut out = Vec::with_capacity(masked.len());
+        let mut rest: &[u8] = &masked;
+        while let Some(at) = finder.find(rest) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(REDACTED.as_bytes());
+            rest = &rest[at + value.len()..];
+        }
+        out.extend_from_slice(rest);
+        masked = std::borrow::Cow::Owned(out);
+    }
+    masked
+}
+
+/// Text that came from the network (or from SQL) as a message may quote it: secrets masked
+/// first, then cut to `max_chars` (a cut first could leave half a secret unmasked).
+pub(crate) fn shown(text: &str, max_chars: usize) -> String {
+    crate::text::shorten(&mask(text), max_chars)
+}
+
 /// The longest URL or host, in characters, that a message shows (see [`shown_url`]).
 pub(crate) const SHOWN_MAX_CHARS: usize = 200;
 
@@ -170,6 +273,10 @@ fn is_secret_parameter(name: &str) -> bool {
     let name = decoded.to_lowercase();
     SECRET_NAME_PARTS.iter().any(|part| name.contains(part))
         || SECRET_NAMES.iter().any(|exact| name == *exact)
+        || KNOWN_PARAMETERS
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&name)
 }
 
 /// Whether a bare piece of a fragment looks like a credential rather than an anchor: 16 or
@@ -264,6 +371,10 @@ fn redact_chunk(chunk: &str, part: Part, shown: &mut String) {
 ///   `#eyJhbGciOi...` included. Short anchors (`#section-2`) stay readable.
 pub(crate) fn redact_url(url: &Url) -> String {
     let mut shown = String::with_capacity(url.as_str().len());
+    let shown_whole = |shown: String| match mask(&shown) {
+        std::borrow::Cow::Borrowed(_) => shown,
+        std::borrow::Cow::Owned(masked) => masked,
+    };
     if url.username().is_empty() && url.password().is_none() {
         shown.push_str(&url[..Position::AfterPath]);
     } else {
@@ -278,7 +389,8 @@ pub(crate) fn redact_url(url: &Url) -> String {
         shown.push('#');
         shown.push_str(&redact_parameters(fragment, Part::Fragment));
     }
-    shown
+    // A secret value anywhere else (a path segment, a parameter of another name) too.
+    shown_whole(shown)
 }
 
 /// The URL as a message shows it: redacted, then shortened to [`SHOWN_MAX_CHARS`], so that a
@@ -286,6 +398,52 @@ pub(crate) fn redact_url(url: &Url) -> String {
 /// exception).
 pub(crate) fn shown_url(url: &Url) -> String {
     crate::text::shorten(&redact_url(url), SHOWN_MAX_CHARS)
+}
+
+#[cfg(test)]
+mod masking {
+    use super::*;
+
+    // Names and values no other test uses: the registry is shared by the whole test process.
+    #[test]
+    fn remembered_values_are_masked_wherever_they_stand() {
+        remember_value("tok-9f8e7d6c5b4a");
+        remember_value("abc");
+        assert_eq!(
+            mask("the answer's /status is \"Bearer tok-9f8e7d6c5b4a\", expected \"ok\""),
+            "the answer's /status is \"Bearer REDACTED\", expected \"ok\""
+        );
+        assert_eq!(
+            mask("abc stays: too short to mask"),
+            "abc stays: too short to mask"
+        );
+        let url = Url::parse("https://h.example/tok-9f8e7d6c5b4a/x?q=tok-9f8e7d6c5b4a").unwrap();
+        assert_eq!(redact_url(&url), "https://h.example/REDACTED/x?q=REDACTED");
+        assert_eq!(
+            &*mask_bytes(b"{\"a\":\"tok-9f8e7d6c5b4a\"} tok-9f8e7d6c5b4a"),
+            b"{\"a\":\"REDACTED\"} REDACTED"
+        );
+        // Masked before the cut, so no half of it survives a shortening.
+        let quoted = shown(
+            &format!("{}tok-9f8e7d6c5b4a{}", "x".repeat(50), "y".repeat(50)),
+            60,
+        );
+        assert!(
+            !quoted.contains("tok-9f") && !quoted.contains("5b4a"),
+            "{quoted}"
+        );
+    }
+
+    #[test]
+    fn a_remembered_parameter_name_is_secret() {
+        let url = Url::parse("https://h.example/p?page=2&appid_masking_test=k3y").unwrap();
+        assert_eq!(redact_url(&url), url.as_str());
+        remember_parameter("AppId_Masking_Test");
+        assert_eq!(
+            redact_url(&url),
+            "https://h.example/p?page=2&appid_masking_test=REDACTED"
+        );
+    }
 }
 
 #[cfg(test)]

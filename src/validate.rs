@@ -109,7 +109,7 @@ pub(crate) struct Answer {
 
 /// The value as it may be shown in a message: short, on one line.
 pub(crate) fn shown(value: &str) -> String {
-    crate::text::shorten(value, 60)
+    crate::secrets::shown(value, 60)
 }
 
 /// Validates `body` against `shape`, compacting it in place.

@@ -183,7 +183,11 @@ impl fmt::Display for Limit {
     }
 }
 
+/// At most [`ECHO`] bytes of the input, cut at a character boundary, with any secret this
+/// process knows masked first (an answer may echo a token back).
 pub(super) fn echo_bytes(bytes: &[u8]) -> String {
+    let window = crate::secrets::mask_bytes(&bytes[..bytes.len().min(ECHO + 4096)]);
+    let bytes: &[u8] = &window;
     if bytes.len() <= ECHO {
         return String::from_utf8_lossy(bytes).into_owned();
     }

@@ -216,14 +216,14 @@ impl Pages {
                 current
                     .join(&text)
                     .map(Some)
-                    .map_err(|_| PageError::BadNextUrl(crate::text::shorten(&text, 100)))
+                    .map_err(|_| PageError::BadNextUrl(crate::secrets::shown(&text, 100)))
             }
             Style::Cursor { pointer, param } => {
                 let Some(cursor) = scalar_text(facts.value, pointer)? else {
                     return Ok(None);
                 };
                 if !self.cursors.insert(cursor.clone()) {
-                    return Err(PageError::CursorRepeated(crate::text::shorten(
+                    return Err(PageError::CursorRepeated(crate::secrets::shown(
                         &cursor, 100,
                     )));
                 }
@@ -287,7 +287,7 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
             if is_next {
                 return Some(
                     base.join(target)
-                        .map_err(|_| PageError::BadNextUrl(crate::text::shorten(target, 100))),
+                        .map_err(|_| PageError::BadNextUrl(crate::secrets::shown(target, 100))),
                 );
             }
         }

@@ -2,11 +2,10 @@
 //! announce absurd sizes. Each case names the rule it holds.
 
 use std::io::Write;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{
-    ApiServer, Reply, astro, astro_command, astro_with_env, normal_body, parse_tsv, stderr, stdout,
+    ApiServer, Astro, Reply, assert_failed_with, astro, normal_body, parse_tsv, stderr, stdout,
 };
 
 const LOOPBACK_UDF: [&str; 5] = [
@@ -29,30 +28,16 @@ fn redirect_to(location: &str) -> Reply {
     Reply::Http(302, vec![("Location".into(), location.into())], vec![])
 }
 
-/// Exit 1, nothing on stdout, one line on stderr holding `expected`.
-fn assert_fails_with(output: &std::process::Output, expected: &str) -> String {
-    let message = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
-    assert!(output.stdout.is_empty(), "stdout: {}", stdout(output));
-    assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(
-        message.contains(expected),
-        "expected {expected:?} in {message}"
-    );
-    message
-}
-
 #[test]
 fn request_headers_never_follow_a_redirect_to_another_origin() {
     let other = ApiServer::always(Reply::ok(normal_body()));
     // 127.0.0.1 and localhost are different origins, though the same machine.
     let first = ApiServer::always(redirect_to(&other.localhost_url("/astros.json")));
     let headers = headers_file("cross", "X-Api-Key: SECRET-key\n");
-    let env = [
-        ("ASTRO_HEADERS_FILE", headers.to_str().unwrap()),
-        ("ASTRO_BEARER_TOKEN", "SECRET-token"),
-    ];
-    let output = astro_with_env(&["fetch", "--url", &first.url("/astros.json")], &env);
+    let output = Astro::new(&["fetch", "--url", &first.url("/astros.json")])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .env("ASTRO_BEARER_TOKEN", "SECRET-token")
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     let sent = &first.requests()[0];
     assert_eq!(sent.header("x-api-key"), Some("SECRET-key"));
@@ -71,10 +56,9 @@ fn request_headers_never_follow_a_redirect_to_another_origin() {
 fn request_headers_follow_a_redirect_within_the_origin() {
     let server = ApiServer::start(vec![redirect_to("/moved.json")], Reply::ok(normal_body()));
     let headers = headers_file("same", "X-Api-Key: SECRET-key\n");
-    let output = astro_with_env(
-        &["fetch", "--url", &server.url("/astros.json")],
-        &[("ASTRO_HEADERS_FILE", headers.to_str().unwrap())],
-    );
+    let output = Astro::new(&["fetch", "--url", &server.url("/astros.json")])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     let requests = server.requests();
     assert_eq!(requests[1].path, "/moved.json");
@@ -88,21 +72,10 @@ fn udf_headers_stay_on_each_rows_origin() {
     let headers = headers_file("udf", "X-Api-Key: SECRET-key\n");
     let mut args = LOOPBACK_UDF.to_vec();
     args.extend(["--allow-host", "localhost"]);
-    let mut child = astro_command(&args)
+    let output = Astro::new(&args)
         .env("ASTRO_HEADERS_FILE", &headers)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let input = format!("1\n{}\n", first.url("/astros.json"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+        .stdin(format!("1\n{}\n", first.url("/astros.json")))
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(first.requests()[0].header("x-api-key"), Some("SECRET-key"));
     assert_eq!(other.requests()[0].header("x-api-key"), None);
@@ -112,7 +85,7 @@ fn udf_headers_stay_on_each_rows_origin() {
 fn a_redirect_to_another_scheme_says_so() {
     let server = ApiServer::always(redirect_to("file:///etc/passwd"));
     let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
-    let message = assert_fails_with(&output, "redirect to file:///etc/passwd refused");
+    let message = assert_failed_with(&output, "redirect to file:///etc/passwd refused");
     assert!(
         message.contains("scheme `file` is not allowed"),
         "{message}"
@@ -131,7 +104,7 @@ fn redirects_beyond_the_limit_fail_at_once() {
         "--max-redirects",
         "3",
     ]);
-    assert_fails_with(&output, "more than 3 redirects (--max-redirects)");
+    assert_failed_with(&output, "more than 3 redirects (--max-redirects)");
     // The first request and three redirects followed; the fourth is refused unsent.
     assert_eq!(server.requests().len(), 4);
 }
@@ -161,8 +134,8 @@ fn answers_that_cannot_change_are_not_retried() {
     for code in [414, 431] {
         let server = ApiServer::always(Reply::status(code));
         let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
-        assert_fails_with(&output, "failed after 1 attempt in ");
-        assert_fails_with(&output, &format!("HTTP {code}"));
+        assert_failed_with(&output, "failed after 1 attempt in ");
+        assert_failed_with(&output, &format!("HTTP {code}"));
         assert_eq!(server.requests().len(), 1, "{code}");
     }
 }
@@ -179,7 +152,7 @@ fn malformed_http_is_not_retried() {
     for raw in [bad_chunk.to_vec(), huge_head.into_bytes()] {
         let server = ApiServer::always(Reply::Raw(raw));
         let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
-        assert_fails_with(&output, "the answer is not valid HTTP");
+        assert_failed_with(&output, "the answer is not valid HTTP");
         assert_eq!(server.requests().len(), 1);
     }
 }
@@ -201,7 +174,7 @@ fn an_absurd_content_length_is_not_allocated() {
         "--max-attempts",
         "2",
     ]);
-    assert_fails_with(&output, "the answer was cut short");
+    assert_failed_with(&output, "the answer was cut short");
 }
 
 #[test]
@@ -211,16 +184,7 @@ fn an_absurd_chunk_header_is_one_line() {
         "18446744073709551615",
         "18446744073709551616",
     ] {
-        let mut child = astro_command(&LOOPBACK_UDF)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(format!("{header}\n").as_bytes()).unwrap();
-        drop(stdin);
-        let output = child.wait_with_output().unwrap();
+        let output = Astro::new(&LOOPBACK_UDF).stdin(format!("{header}\n")).run();
         let message = stderr(&output);
         assert_eq!(output.status.code(), Some(1), "{header}: {message}");
         assert_eq!(message.lines().count(), 1, "{message}");
@@ -231,12 +195,6 @@ fn an_absurd_chunk_header_is_one_line() {
 #[test]
 fn udf_errors_name_the_row_within_the_block() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let mut child = astro_command(&LOOPBACK_UDF)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let good = server.url("/astros.json");
     // A first block of 5 good rows, then a block of 3 whose second row is not a URL.
     let mut input = String::from("5\n");
@@ -244,13 +202,7 @@ fn udf_errors_name_the_row_within_the_block() {
         input.push_str(&format!("{good}\n"));
     }
     input.push_str(&format!("3\n{good}\nnot a url\n{good}\n"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = Astro::new(&LOOPBACK_UDF).stdin(input).run();
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(
@@ -274,12 +226,7 @@ fn a_kept_alive_connection_closed_while_idle_is_not_an_attempt() {
     );
     let mut args = LOOPBACK_UDF.to_vec();
     args.extend(["--max-attempts", "1"]);
-    let mut child = astro_command(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Astro::new(&args).spawn();
     let mut stdin = child.stdin.take().unwrap();
     let url = server.url("/astros.json");
     stdin.write_all(format!("1\n{url}\n").as_bytes()).unwrap();
@@ -305,7 +252,7 @@ fn a_new_connection_closed_without_an_answer_is_one_attempt() {
         "--max-attempts",
         "1",
     ]);
-    let message = assert_fails_with(&output, "after 1 attempt");
+    let message = assert_failed_with(&output, "after 1 attempt");
     assert!(message.contains("request failed"), "{message}");
     assert_eq!(server.requests().len(), 1);
 }
@@ -327,24 +274,12 @@ fn the_failure_line_has_no_newline_for_clickhouse() {
 fn udf_block(extra: &[&str], urls: &[String]) -> std::process::Output {
     let mut args = LOOPBACK_UDF.to_vec();
     args.extend_from_slice(extra);
-    let mut child = astro_command(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut input = format!("{}\n", urls.len());
     for url in urls {
         input.push_str(url);
         input.push('\n');
     }
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    Astro::new(&args).stdin(input).run()
 }
 
 #[test]
@@ -356,7 +291,7 @@ fn a_slow_block_ends_with_astros_line_inside_the_block_budget() {
     let server = ApiServer::always(slow);
     let urls: Vec<String> = (0..4).map(|n| server.url(&format!("/{n}"))).collect();
     let output = udf_block(&["--block-timeout", "1s", "--concurrency", "1"], &urls);
-    let message = assert_fails_with(&output, "in this block: fetch of ");
+    let message = assert_failed_with(&output, "in this block: fetch of ");
     assert!(
         message.contains("(the rest of the --block-timeout budget)"),
         "{message}"
@@ -382,7 +317,7 @@ fn a_rows_own_budget_ends_first_when_shorter_than_the_blocks() {
         ],
         &urls,
     );
-    let message = assert_fails_with(&output, "row 1 of 1 in this block: fetch of ");
+    let message = assert_failed_with(&output, "row 1 of 1 in this block: fetch of ");
     assert!(
         message.contains("600ms budget (--max-elapsed)"),
         "{message}"
@@ -398,7 +333,7 @@ fn the_answers_of_a_block_share_one_byte_cap() {
     // Room for two answers, not three; each answer alone is well under --max-bytes.
     let cap = (2 * one + one / 2).to_string();
     let output = udf_block(&["--max-block-bytes", &cap, "--concurrency", "1"], &urls);
-    let message = assert_fails_with(&output, "row 3 of 3 in this block");
+    let message = assert_failed_with(&output, "row 3 of 3 in this block");
     assert!(
         message.contains("the answers of this block are larger than the")
             && message.contains("(--max-block-bytes)"),

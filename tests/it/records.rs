@@ -1,13 +1,12 @@
 //! Any JSON API: records at a pointer, every paginator style, all pages or nothing, pages that
 //! try to leave the origin, the incremental cursor, and each kind of credential.
 
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 use serde_json::json;
 
 use crate::support::{
-    ApiServer, Reply, astro, astro_command, astro_with_env, parse_tsv, stderr, stdout,
+    ApiServer, Astro, Reply, assert_failed_with, astro, parse_tsv, stderr, stdout,
 };
 
 fn page(records: serde_json::Value, extra: serde_json::Value) -> Vec<u8> {
@@ -54,22 +53,6 @@ fn printed_ids(output: &Output) -> Vec<u64> {
         .collect()
 }
 
-fn assert_nothing_printed(output: &Output, expected: &str) -> String {
-    let message = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "{message}");
-    assert!(
-        output.stdout.is_empty(),
-        "partial output: {}",
-        stdout(output)
-    );
-    assert_eq!(message.lines().count(), 1, "{message}");
-    assert!(
-        message.contains(expected),
-        "expected {expected:?} in {message}"
-    );
-    message
-}
-
 #[test]
 fn records_at_a_pointer_one_row_each() {
     let server = ApiServer::always(Reply::ok(page(ids(0..3), json!({}))));
@@ -109,7 +92,7 @@ fn the_records_must_be_an_array_of_objects() {
         ),
     ] {
         let server = ApiServer::always(Reply::ok(serde_json::to_vec(&body).unwrap()));
-        assert_nothing_printed(&records(&server.url("/e"), &[]), expected);
+        assert_failed_with(&records(&server.url("/e"), &[]), expected);
     }
 }
 
@@ -117,7 +100,7 @@ fn the_records_must_be_an_array_of_objects() {
 fn require_checks_values_of_the_answer() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({"status": "degraded"}))));
     let output = records(&server.url("/e"), &["--require", "/status=\"ok\""]);
-    assert_nothing_printed(
+    assert_failed_with(
         &output,
         "the answer's /status is \"degraded\", expected \"ok\"",
     );
@@ -273,7 +256,7 @@ fn a_page_that_fails_for_good_prints_nothing() {
         &server.url("/events"),
         &["--paginate", "offset:offset:limit:2"],
     );
-    let message = assert_nothing_printed(&output, "page 2: fetch of ");
+    let message = assert_failed_with(&output, "page 2: fetch of ");
     assert!(
         message.contains("offset=2") && message.contains("HTTP 404"),
         "{message}"
@@ -287,7 +270,7 @@ fn an_invalid_later_page_prints_nothing() {
         Reply::status(500),
     );
     let output = records(&server.url("/events"), &["--paginate", "page:p"]);
-    assert_nothing_printed(&output, "page 2: fetch of ");
+    assert_failed_with(&output, "page 2: fetch of ");
 }
 
 /// A later request (the client's pool may hold a connection by then) that fails for another
@@ -306,7 +289,7 @@ fn a_later_page_in_broken_http_is_one_attempt() {
         &server.url("/events"),
         &["--paginate", "page:p", "--max-attempts", "1"],
     );
-    let message = assert_nothing_printed(&output, "page 2: fetch of ");
+    let message = assert_failed_with(&output, "page 2: fetch of ");
     assert!(
         message.contains("the answer is not valid HTTP"),
         "{message}"
@@ -329,7 +312,7 @@ fn the_pages_of_a_fetch_share_one_byte_cap() {
     let cap = (2 * one + one / 2).to_string();
     let args = ["--paginate", "page:p", "--max-bytes"];
     let output = records(&server.url("/events"), &[&args[..], &[&cap]].concat());
-    let message = assert_nothing_printed(&output, "page 3: fetch of ");
+    let message = assert_failed_with(&output, "page 3: fetch of ");
     assert!(
         message.contains("the pages of this fetch are larger than the")
             && message.contains("cap (--max-bytes)"),
@@ -363,7 +346,7 @@ fn the_pages_of_a_fetch_share_one_budget() {
         ],
     );
     // Half a second of slack either side: page 2 ends near 2 s, page 3 has 0.5 s of a 1 s wait.
-    let message = assert_nothing_printed(&output, "page 3: fetch of ");
+    let message = assert_failed_with(&output, "page 3: fetch of ");
     assert!(
         message.contains("(the rest of the --max-elapsed budget)"),
         "{message}"
@@ -374,7 +357,7 @@ fn the_pages_of_a_fetch_share_one_budget() {
 fn a_loop_of_next_links_fails() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({"next": "/events"}))));
     let output = records(&server.url("/events"), &["--paginate", "next-url:/next"]);
-    let message = assert_nothing_printed(&output, "was fetched already: the pages form a loop");
+    let message = assert_failed_with(&output, "was fetched already: the pages form a loop");
     // The loop shows when page 2 would be fetched: the line names the last page that came.
     assert!(message.contains("after page 1: "), "{message}");
     assert_eq!(server.requests().len(), 1);
@@ -387,8 +370,7 @@ fn a_repeated_cursor_fails() {
         &server.url("/events"),
         &["--paginate", "cursor:/cursor:after"],
     );
-    let message =
-        assert_nothing_printed(&output, "the cursor same came back: the pages form a loop");
+    let message = assert_failed_with(&output, "the cursor same came back: the pages form a loop");
     assert!(message.contains("after page 2: "), "{message}");
     assert_eq!(server.requests().len(), 2);
 }
@@ -406,7 +388,7 @@ fn reaching_max_pages_fails_rather_than_truncating() {
         &server.url("/events"),
         &["--paginate", "link-header", "--max-pages", "3"],
     );
-    assert_nothing_printed(
+    assert_failed_with(
         &output,
         "after page 3: more than 3 pages (--max-pages); the result would be incomplete",
     );
@@ -424,40 +406,37 @@ fn next_pages_stay_on_the_origin_unless_allowed() {
     let args = ["--paginate", "next-url:/next"];
     // No --allow-host: refused before any request to the other origin.
     let output = records(&url, &args);
-    assert_nothing_printed(
+    assert_failed_with(
         &output,
         "leaves the origin of --url; allow its host with --allow-host",
     );
     assert!(other.requests().is_empty());
     // Allowed host, but loopback is internal: refused unless --allow-private.
     let output = records(&url, &[&args[..], &["--allow-host", "localhost"]].concat());
-    assert_nothing_printed(&output, "not a public address");
+    assert_failed_with(&output, "not a public address");
     assert!(other.requests().is_empty());
     // Both: followed, and without the first origin's credentials.
-    let output = astro_with_env(
-        &[
-            "fetch",
-            "--url",
-            &url,
-            "--records",
-            "/data",
-            "--output",
-            "records",
-            "--format",
-            "JSONEachRow",
-            "--paginate",
-            "next-url:/next",
-            "--allow-host",
-            "localhost",
-            "--allow-private",
-            "--api-key-param",
-            "key",
-        ],
-        &[
-            ("ASTRO_BEARER_TOKEN", "SECRET-token"),
-            ("ASTRO_API_KEY", "SECRET-key"),
-        ],
-    );
+    let output = Astro::new(&[
+        "fetch",
+        "--url",
+        &url,
+        "--records",
+        "/data",
+        "--output",
+        "records",
+        "--format",
+        "JSONEachRow",
+        "--paginate",
+        "next-url:/next",
+        "--allow-host",
+        "localhost",
+        "--allow-private",
+        "--api-key-param",
+        "key",
+    ])
+    .env("ASTRO_BEARER_TOKEN", "SECRET-token")
+    .env("ASTRO_API_KEY", "SECRET-key")
+    .run();
     assert_eq!(printed_ids(&output), [0, 5]);
     let at_first = first.requests().pop().unwrap();
     assert_eq!(
@@ -504,21 +483,21 @@ fn raw_output_is_one_row_per_page_of_one_fetch() {
 fn basic_auth_and_an_api_key_parameter_from_the_environment() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
     let url = server.url("/events?page=1");
-    let output = astro_with_env(
-        &[
+    let run = |url: &str| {
+        Astro::new(&[
             "fetch",
             "--url",
-            &url,
+            url,
             "--records",
             "/data",
             "--api-key-param",
             "appid",
-        ],
-        &[
-            ("ASTRO_BASIC_AUTH", "user:SECRET-pw"),
-            ("ASTRO_API_KEY", "SECRET-key"),
-        ],
-    );
+        ])
+        .env("ASTRO_BASIC_AUTH", "user:SECRET-pw")
+        .env("ASTRO_API_KEY", "SECRET-key")
+        .run()
+    };
+    let output = run(&url);
     assert!(output.status.success(), "{}", stderr(&output));
     let request = &server.requests()[0];
     // base64("user:SECRET-pw")
@@ -534,21 +513,7 @@ fn basic_auth_and_an_api_key_parameter_from_the_environment() {
     assert!(!stdout(&output).contains("SECRET") && !stderr(&output).contains("SECRET"));
     // And in a failure line neither shows either.
     let failing = ApiServer::always(Reply::status(401));
-    let output = astro_with_env(
-        &[
-            "fetch",
-            "--url",
-            &failing.url("/e"),
-            "--records",
-            "/data",
-            "--api-key-param",
-            "appid",
-        ],
-        &[
-            ("ASTRO_BASIC_AUTH", "user:SECRET-pw"),
-            ("ASTRO_API_KEY", "SECRET-key"),
-        ],
-    );
+    let output = run(&failing.url("/e"));
     assert!(stderr(&output).contains("HTTP 401") && !stderr(&output).contains("SECRET"));
 }
 
@@ -575,8 +540,12 @@ fn credential_mistakes_are_clear() {
     ] {
         let mut all = vec!["fetch", "--url", url.as_str(), "--records", "/data"];
         all.extend(args);
-        let output = astro_with_env(&all, &env);
-        assert_nothing_printed(&output, expected);
+        let mut astro = Astro::new(&all);
+        for (name, value) in env {
+            astro = astro.env(name, value);
+        }
+        let output = astro.run();
+        assert_failed_with(&output, expected);
         assert!(!stderr(&output).contains("u:p"));
     }
     assert!(
@@ -584,10 +553,9 @@ fn credential_mistakes_are_clear() {
         "nothing is fetched with broken credentials"
     );
     // A key in the (shared) environment goes only where an --api-key-param asks for it.
-    let output = astro_with_env(
-        &["fetch", "--url", url.as_str(), "--records", "/data"],
-        &[("ASTRO_API_KEY", "SECRET-key")],
-    );
+    let output = Astro::new(&["fetch", "--url", url.as_str(), "--records", "/data"])
+        .env("ASTRO_API_KEY", "SECRET-key")
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(server.requests()[0].query.is_empty());
 }
@@ -597,7 +565,7 @@ fn the_cursor_comes_from_standard_input() {
     let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
     let url = server.url("/events?since={cursor}");
     let run = |input: &str| {
-        let mut child = astro_command(&[
+        Astro::new(&[
             "fetch",
             "--url",
             &url,
@@ -611,18 +579,8 @@ fn the_cursor_comes_from_standard_input() {
             "--format",
             "JSONEachRow",
         ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        .stdin(input)
+        .run()
     };
     // JSONEachRow input, as executable() sends its input query in that format.
     assert!(

@@ -6,9 +6,11 @@
 //! Content-Length, a stalled answer) are exact.
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -378,42 +380,112 @@ pub fn refused_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Runs the built binary with a clean astro environment.
-pub fn astro(args: &[&str]) -> Output {
-    astro_with_env(args, &[])
-}
-
-pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = astro_command(args);
-    command.envs(env.iter().copied());
-    command.output().expect("run astro")
-}
-
 /// The built binary with `args`, none of the variables astro reads set (so the caller's
-/// environment cannot leak into a test), and no proxy.
-pub fn astro_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
-    command.args(args);
-    for name in [
-        "ASTRO_API_URL",
-        "ASTRO_HEADERS_FILE",
-        "ASTRO_BEARER_TOKEN",
-        "ASTRO_BASIC_AUTH",
-        "ASTRO_API_KEY",
-        "CLICKHOUSE_URL",
-        "CLICKHOUSE_USER",
-        "CLICKHOUSE_PASSWORD",
-        "CLICKHOUSE_DATABASE",
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(name);
+/// environment cannot leak into a test), and no proxy: the one way a test runs astro.
+pub struct Astro {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Astro {
+    pub fn new(args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
+        command.args(args);
+        for name in [
+            "ASTRO_API_URL",
+            "ASTRO_HEADERS_FILE",
+            "ASTRO_BEARER_TOKEN",
+            "ASTRO_BASIC_AUTH",
+            "ASTRO_API_KEY",
+            "CLICKHOUSE_URL",
+            "CLICKHOUSE_USER",
+            "CLICKHOUSE_PASSWORD",
+            "CLICKHOUSE_DATABASE",
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        Self {
+            command,
+            stdin: None,
+        }
     }
-    command
+
+    pub fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// These bytes on standard input, then its end; without it, standard input is empty.
+    pub fn stdin(mut self, input: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(input.as_ref().to_vec());
+        self
+    }
+
+    /// Runs to the end: the input written whole, then the exit status and all of both outputs.
+    pub fn run(mut self) -> Output {
+        let Some(input) = self.stdin.take() else {
+            return self.command.output().expect("run astro");
+        };
+        let mut child = self.spawn();
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(&input)
+            .expect("write astro's stdin");
+        child.wait_with_output().expect("wait for astro")
+    }
+
+    /// Started with all three streams piped, for a test that talks to the process as it runs
+    /// (the UDF kept alive between blocks); `run` is this with the input written at once.
+    pub fn spawn(mut self) -> Child {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start astro")
+    }
+}
+
+/// `Astro::new(args).run()`: the built binary with `args` and a clean environment.
+pub fn astro(args: &[&str]) -> Output {
+    Astro::new(args).run()
+}
+
+/// A failure as ClickHouse must see it: exit status 1, nothing on stdout (no partial rows),
+/// exactly one line on stderr, which is returned for the caller's own checks.
+pub fn assert_failed(output: &Output) -> String {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {message}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout must stay empty: {:?}",
+        stdout(output)
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    message
+}
+
+/// `assert_failed`, and the line holds `expected`.
+pub fn assert_failed_with(output: &Output, expected: &str) -> String {
+    let message = assert_failed(output);
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in {message}"
+    );
+    message
 }
 
 pub fn stdout(output: &Output) -> String {

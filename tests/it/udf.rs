@@ -2,31 +2,13 @@
 //! answer row per input row, the process kept alive between blocks.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
 
-use crate::support::{ApiServer, Reply, astro_command, normal_body, parse_tsv, people_body};
+use crate::support::{ApiServer, Astro, Reply, normal_body, parse_tsv, people_body};
 
 fn udf(args: &[&str], input: &str) -> std::process::Output {
-    udf_with_env(args, input, &[])
-}
-
-fn udf_with_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> std::process::Output {
     let mut arguments = vec!["udf"];
     arguments.extend_from_slice(args);
-    let mut child = astro_command(&arguments)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    Astro::new(&arguments).stdin(input).run()
 }
 
 #[test]
@@ -69,17 +51,14 @@ fn answers_a_block_in_order() {
 #[test]
 fn stays_alive_between_blocks() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let mut child = astro_command(&[
+    let mut child = Astro::new(&[
         "udf",
         "--chunk-header",
         "--allow-host",
         "127.0.0.1",
         "--allow-private",
     ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    .spawn();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     for block in 1..=3 {
@@ -278,11 +257,16 @@ fn concurrency_bounds_the_fetches_in_flight() {
 fn the_guarded_udf_never_uses_a_proxy() {
     let proxy = ApiServer::always(Reply::ok(normal_body()));
     let proxy_url = proxy.url("");
-    let output = udf_with_env(
-        &["--allow-host", "api.example.invalid", "--max-attempts", "1"],
-        "http://api.example.invalid/astros.json\n",
-        &[("HTTP_PROXY", proxy_url.as_str())],
-    );
+    let output = Astro::new(&[
+        "udf",
+        "--allow-host",
+        "api.example.invalid",
+        "--max-attempts",
+        "1",
+    ])
+    .env("HTTP_PROXY", proxy_url.as_str())
+    .stdin("http://api.example.invalid/astros.json\n")
+    .run();
     let message = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(

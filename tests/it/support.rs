@@ -4,6 +4,9 @@
 //! streams its INSERT), records it, and takes the next scripted reply, then the fallback. Raw
 //! TCP, so that the faults a real HTTP library would not produce (a body shorter than its
 //! Content-Length, a stalled answer) are exact.
+//!
+//! Then the one way a test runs astro (`Astro`, with `astro(args)` for the plain case), the one
+//! failure assertion (`assert_failed`), and the bodies and runners more than one module uses.
 
 use std::collections::VecDeque;
 use std::ffi::OsStr;
@@ -46,6 +49,11 @@ impl Reply {
 
     pub fn with_header(code: u16, name: &str, value: &str) -> Self {
         Reply::Http(code, vec![(name.into(), value.into())], b"busy".to_vec())
+    }
+
+    /// 302 to `location`, empty body.
+    pub fn redirect(location: &str) -> Self {
+        Reply::Http(302, vec![("Location".into(), location.into())], vec![])
     }
 
     /// ClickHouse's answer to a successful INSERT or DDL: 200, empty body.
@@ -327,6 +335,22 @@ pub fn normal_body() -> Vec<u8> {
     ])
 }
 
+/// A page of a records API: `records` at `/data`, with the members of `extra` beside it.
+pub fn page(records: serde_json::Value, extra: serde_json::Value) -> Vec<u8> {
+    let mut body = serde_json::json!({ "data": records });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// The records `{"id": n, "kind": "event"}` for each n in `range`.
+pub fn ids(range: std::ops::Range<u32>) -> serde_json::Value {
+    range
+        .map(|id| serde_json::json!({ "id": id, "kind": "event" }))
+        .collect()
+}
+
 /// One raw_data row decoded from RowBinary: source String, fetched_at DateTime64(3) (Int64
 /// milliseconds), attempts UInt32, payload String.
 #[derive(Debug, PartialEq, Eq)]
@@ -462,6 +486,55 @@ impl Astro {
 /// `Astro::new(args).run()`: the built binary with `args` and a clean environment.
 pub fn astro(args: &[&str]) -> Output {
     Astro::new(args).run()
+}
+
+/// `records_fetch(url, extra).run()`.
+pub fn records(url: &str, extra: &[&str]) -> Output {
+    records_fetch(url, extra).run()
+}
+
+/// `astro fetch --url <url> --records /data --output records --format JSONEachRow` plus `extra`.
+pub fn records_fetch(url: &str, extra: &[&str]) -> Astro {
+    let mut args = vec![
+        "fetch",
+        "--url",
+        url,
+        "--records",
+        "/data",
+        "--output",
+        "records",
+        "--format",
+        "JSONEachRow",
+    ];
+    args.extend_from_slice(extra);
+    Astro::new(&args)
+}
+
+/// The `id` of every printed record, in order.
+pub fn printed_ids(output: &Output) -> Vec<u64> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// `astro udf` as executable_pool runs it here (a chunk header before each block, the loopback
+/// servers allowed), with `extra` flags after.
+pub fn loopback_udf(extra: &[&str]) -> Astro {
+    let mut args = vec![
+        "udf",
+        "--chunk-header",
+        "--allow-host",
+        "127.0.0.1",
+        "--allow-private",
+    ];
+    args.extend_from_slice(extra);
+    Astro::new(&args)
 }
 
 /// A failure as ClickHouse must see it: exit status 1, nothing on stdout (no partial rows),

@@ -1,10 +1,11 @@
-//! `astro fetch` end to end: the built binary against a loopback API with faults.
+//! `astro fetch` of one answer: the raw row and the other formats, retries and what is not
+//! retried, the time budget, the byte cap, the failure line and the -v log.
 
 use std::time::Duration;
 
 use crate::support::{
-    ApiServer, Reply, astro, astro_with_env, decode_raw_rows, normal_body, parse_tsv, people_body,
-    stderr, stdout,
+    ApiServer, Astro, Reply, assert_failed_with, astro, decode_raw_rows, normal_body, parse_tsv,
+    people_body, stderr, stdout,
 };
 
 const SMALL_BUDGET: [&str; 4] = ["--max-elapsed", "2s", "--timeout", "1s"];
@@ -16,22 +17,15 @@ fn fetch(server: &ApiServer, extra: &[&str]) -> std::process::Output {
     astro(&args)
 }
 
-/// A failed fetch: exit 1, nothing on stdout, one line on stderr that names the URL.
-fn assert_failed(output: &std::process::Output, server: &ApiServer, expected: &str) -> String {
-    let message = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "stderr: {message}");
-    assert!(
-        output.stdout.is_empty(),
-        "stdout must stay empty: {:?}",
-        stdout(output)
-    );
-    assert_eq!(message.trim_end().lines().count(), 1, "one line: {message}");
+/// A failed fetch (`assert_failed_with`) whose line names the URL.
+fn assert_fetch_failed(
+    output: &std::process::Output,
+    server: &ApiServer,
+    expected: &str,
+) -> String {
+    let message = assert_failed_with(output, expected);
     assert!(message.starts_with("astro: fetch of "), "{message}");
     assert!(message.contains(&server.url("/astros.json")), "{message}");
-    assert!(
-        message.contains(expected),
-        "expected {expected:?} in {message}"
-    );
     message
 }
 
@@ -78,10 +72,9 @@ fn json_each_row_output() {
 #[test]
 fn url_from_the_environment() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let output = astro_with_env(
-        &["fetch"],
-        &[("ASTRO_API_URL", &server.url("/astros.json"))],
-    );
+    let output = Astro::new(&["fetch"])
+        .env("ASTRO_API_URL", server.url("/astros.json"))
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(server.requests().len(), 1);
 }
@@ -117,10 +110,30 @@ fn honours_retry_after() {
 }
 
 #[test]
+fn retry_after_zero_keeps_the_backoff() {
+    let server = ApiServer::start(
+        vec![
+            Reply::with_header(503, "Retry-After", "0"),
+            Reply::with_header(503, "Retry-After", "Thu, 01 Jan 1970 00:00:00 GMT"),
+        ],
+        Reply::ok(normal_body()),
+    );
+    let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    // The backoff starts at 200 ms; a lower bound only.
+    for pair in requests.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(190), "{gap:?}");
+    }
+}
+
+#[test]
 fn retry_after_beyond_the_budget_fails_at_once() {
     let server = ApiServer::always(Reply::with_header(429, "Retry-After", "30"));
     let output = fetch(&server, &[]);
-    assert_failed(&output, &server, "asked to retry after 30.0s");
+    assert_fetch_failed(&output, &server, "asked to retry after 30.0s");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -128,7 +141,7 @@ fn retry_after_beyond_the_budget_fails_at_once() {
 fn persistent_500_fails_inside_the_budget() {
     let server = ApiServer::always(Reply::status(500));
     let output = fetch(&server, &SMALL_BUDGET);
-    let message = assert_failed(&output, &server, "HTTP 500 Internal Server Error");
+    let message = assert_fetch_failed(&output, &server, "HTTP 500 Internal Server Error");
     // The budget, not the attempt limit (5), ended it, and the line counts what was sent.
     assert!(
         message.contains("left of the 2.0s budget (--max-elapsed)"),
@@ -143,7 +156,7 @@ fn persistent_500_fails_inside_the_budget() {
 fn max_attempts_is_respected() {
     let server = ApiServer::always(Reply::status(502));
     let output = fetch(&server, &["--max-attempts", "2", "--max-elapsed", "5s"]);
-    assert_failed(&output, &server, "no attempts left of --max-attempts 2");
+    assert_fetch_failed(&output, &server, "no attempts left of --max-attempts 2");
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -152,8 +165,19 @@ fn client_errors_are_not_retried() {
     for code in [400, 401, 403, 404] {
         let server = ApiServer::always(Reply::status(code));
         let output = fetch(&server, &[]);
-        assert_failed(&output, &server, "after 1 attempt in");
+        assert_fetch_failed(&output, &server, "after 1 attempt in");
         assert_eq!(server.requests().len(), 1, "HTTP {code}");
+    }
+}
+
+#[test]
+fn answers_that_cannot_change_are_not_retried() {
+    for code in [414, 431] {
+        let server = ApiServer::always(Reply::status(code));
+        let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
+        assert_failed_with(&output, "failed after 1 attempt in ");
+        assert_failed_with(&output, &format!("HTTP {code}"));
+        assert_eq!(server.requests().len(), 1, "{code}");
     }
 }
 
@@ -197,7 +221,7 @@ fn invalid_answers_fail_without_retry() {
     for (body, expected) in cases {
         let server = ApiServer::always(Reply::ok(body));
         let output = fetch(&server, &[]);
-        assert_failed(&output, &server, expected);
+        assert_fetch_failed(&output, &server, expected);
         assert_eq!(server.requests().len(), 1, "{expected}");
     }
 }
@@ -230,7 +254,7 @@ fn truncated_body_is_retried() {
     // loaded machine.
     let server = ApiServer::always(truncated);
     let output = fetch(&server, &["--max-attempts", "2", "--max-elapsed", "30s"]);
-    let message = assert_failed(&output, &server, "cut short");
+    let message = assert_fetch_failed(&output, &server, "cut short");
     assert_eq!(attempts_in(&message), 2, "{message}");
     assert_eq!(server.requests().len(), 2);
 }
@@ -244,7 +268,7 @@ fn body_over_the_cap_is_refused() {
         let server = ApiServer::always(reply);
         let output = fetch(&server, &["--max-bytes", "4KiB"]);
         // The answer's own cap, not the cap the pages of a fetch share (the same number).
-        assert_failed(&output, &server, "the answer is larger than the 4 KiB cap");
+        assert_fetch_failed(&output, &server, "the answer is larger than the 4 KiB cap");
         assert_eq!(server.requests().len(), 1);
     }
     // An answer of exactly --max-bytes fits, declared or counted.
@@ -274,7 +298,7 @@ fn slow_answer_times_out() {
             "2s",
         ],
     );
-    assert_failed(
+    assert_fetch_failed(
         &output,
         &server,
         "no complete answer within 300ms (--timeout)",
@@ -418,7 +442,7 @@ fn rowbinary_raw_row_is_the_tsv_row() {
 fn rowbinary_failure_prints_no_row() {
     let server = ApiServer::always(Reply::ok(b"{\"message\": \"failure\"}".to_vec()));
     let plain = fetch(&server, &["--format", "RowBinary", "--max-attempts", "1"]);
-    assert_failed(&plain, &server, "message");
+    assert_fetch_failed(&plain, &server, "message");
     let headed = astro(&[
         "fetch",
         "--url",
@@ -442,40 +466,16 @@ fn rowbinary_failure_prints_no_row() {
 }
 
 #[test]
-fn secrets_are_sent_but_never_shown() {
-    let server = ApiServer::start(vec![Reply::ok(normal_body())], Reply::status(401));
-    let dir = std::env::temp_dir().join(format!("astro-fetch-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let headers = dir.join("headers");
-    std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
-    let url = server.url("/astros.json?api_key=query-s3cret&page=1");
-    let with_user = url.replace("http://", "http://user:pass-s3cret@");
-    let env = [
-        ("ASTRO_HEADERS_FILE", headers.to_str().unwrap()),
-        ("ASTRO_BEARER_TOKEN", "token-s3cret"),
-    ];
-
-    let output = astro_with_env(&["fetch", "--url", &url], &env);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let request = &server.requests()[0];
-    assert_eq!(request.header("x-api-key"), Some("key-s3cret"));
-    assert_eq!(request.header("authorization"), Some("Bearer token-s3cret"));
-    let row = &parse_tsv(&stdout(&output))[0];
-    assert_eq!(row[0], server.url("/astros.json?api_key=REDACTED&page=1"));
-    assert!(
-        row[0].ends_with("/astros.json?api_key=REDACTED&page=1"),
-        "{}",
-        row[0]
-    );
-    assert!(!row[0].contains("s3cret"));
-
-    // Credentials in the URL (sent as Basic auth) are not shown either.
-    let output = astro_with_env(&["fetch", "--url", &with_user, "-v"], &env);
+fn the_failure_line_has_no_newline_for_clickhouse() {
+    // ClickHouse appends its own text to the line; a newline would split the exception.
+    let server = ApiServer::always(Reply::status(404));
+    let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
     let message = stderr(&output);
     assert_eq!(output.status.code(), Some(1));
-    assert!(message.contains("HTTP 401"), "{message}");
-    assert!(!message.contains("s3cret"), "{message}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        message.starts_with("astro: fetch of ") && !message.ends_with('\n'),
+        "{message:?}"
+    );
 }
 
 #[test]
@@ -492,47 +492,6 @@ fn verbose_logs_each_attempt() {
         "{log}"
     );
     assert!(log.contains("after 2 attempts"), "{log}");
-}
-
-/// The -v log of a successful fetch, retries and redirects included, names the URL as shown
-/// (secret query values redacted) and never a credential.
-#[test]
-fn verbose_success_log_is_free_of_secrets() {
-    let server = ApiServer::start(
-        vec![
-            Reply::status(503),
-            Reply::with_header(302, "Location", "/astros.json?access_token=hop-s3cret"),
-        ],
-        Reply::ok(normal_body()),
-    );
-    let dir = std::env::temp_dir().join(format!("astro-verbose-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let headers = dir.join("headers");
-    std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
-    let url = server.url("/astros.json?api_key=query-s3cret");
-    let output = astro_with_env(
-        &["fetch", "--url", &url, "-v", "--api-key-param", "token"],
-        &[
-            ("ASTRO_HEADERS_FILE", headers.to_str().unwrap()),
-            ("ASTRO_BEARER_TOKEN", "bearer-s3cret"),
-            ("ASTRO_API_KEY", "param-s3cret"),
-        ],
-    );
-    std::fs::remove_dir_all(&dir).unwrap();
-    let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
-    // Every credential was sent: the log had something to leak.
-    let first = &server.requests()[0];
-    assert_eq!(first.header("authorization"), Some("Bearer bearer-s3cret"));
-    assert_eq!(first.param("token"), Some("param-s3cret"));
-    assert!(log.contains("attempt 1 failed: HTTP 503"), "{log}");
-    assert!(log.contains("api_key=REDACTED"), "{log}");
-    assert!(
-        log.contains("redirects to") && log.contains("access_token=REDACTED"),
-        "{log}"
-    );
-    assert!(!log.contains("s3cret"), "{log}");
-    assert!(!stdout(&output).contains("s3cret"));
 }
 
 #[test]
@@ -573,7 +532,7 @@ fn people_rows_wait_for_the_whole_answer() {
     let server = ApiServer::always(Reply::ok(body));
     for format in ["TabSeparated", "JSONEachRow"] {
         let output = fetch(&server, &["--output", "people", "--format", format]);
-        assert_failed(&output, &server, "person 5000");
+        assert_fetch_failed(&output, &server, "person 5000");
     }
 }
 
@@ -584,10 +543,9 @@ fn the_operators_proxy_serves_fetch() {
     let proxy = ApiServer::always(Reply::ok(normal_body()));
     let target = "http://api.example.invalid/astros.json";
     let proxy_url = proxy.url("");
-    let output = astro_with_env(
-        &["fetch", "--url", target],
-        &[("HTTP_PROXY", proxy_url.as_str())],
-    );
+    let output = Astro::new(&["fetch", "--url", target])
+        .env("HTTP_PROXY", proxy_url.as_str())
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(proxy.requests().len(), 1);
     assert_eq!(

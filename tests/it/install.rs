@@ -3,7 +3,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::support::{ApiServer, Reply, astro, astro_with_env, stderr, stdout};
+use crate::support::{ApiServer, Astro, Reply, astro, stderr, stdout};
 
 struct Dirs {
     root: PathBuf,
@@ -215,13 +215,12 @@ fn a_missing_directory_is_refused() {
 fn reload_runs_the_statements_on_the_server() {
     let dirs = Dirs::new("reload");
     let clickhouse = ApiServer::always(Reply::clickhouse_ok());
-    let output = astro_with_env(
-        &dirs.args(
-            "install",
-            &["--reload", "--clickhouse-url", &clickhouse.url("/")],
-        ),
-        &[("CLICKHOUSE_PASSWORD", "pw")],
-    );
+    let output = Astro::new(&dirs.args(
+        "install",
+        &["--reload", "--clickhouse-url", &clickhouse.url("/")],
+    ))
+    .env("CLICKHOUSE_PASSWORD", "pw")
+    .run();
     assert!(output.status.success(), "{}", stderr(&output));
     let statements: Vec<String> = clickhouse
         .requests()

@@ -6,7 +6,8 @@ use std::process::Output;
 use std::time::Duration;
 
 use crate::support::{
-    ApiServer, Reply, astro_with_env, decode_raw_rows, people_body, refused_port, stderr, stdout,
+    ApiServer, Astro, Reply, Seen, assert_failed, decode_raw_rows, people_body, refused_port,
+    stderr, stdout,
 };
 
 const PASSWORD: &str = "pw-Секрет-7f3a9c";
@@ -18,7 +19,7 @@ fn api() -> ApiServer {
 
 /// `astro <args>` with a clean environment and the test password.
 fn astro(args: &[&str]) -> Output {
-    astro_with_env(args, &[("CLICKHOUSE_PASSWORD", PASSWORD)])
+    Astro::new(args).env("CLICKHOUSE_PASSWORD", PASSWORD).run()
 }
 
 fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
@@ -34,12 +35,9 @@ fn load(api: &ApiServer, clickhouse_url: &str, extra: &[&str]) -> Output {
     astro(&args)
 }
 
-/// Exit status 1, nothing on stdout, exactly one line on stderr, no password anywhere.
+/// `assert_failed`: astro's own line, and no password anywhere.
 fn assert_one_line_failure(output: &Output) -> String {
-    let err = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "stderr: {err}");
-    assert!(output.stdout.is_empty(), "stdout: {}", stdout(output));
-    assert_eq!(err.lines().count(), 1, "stderr: {err}");
+    let err = assert_failed(output);
     assert!(err.starts_with("astro: "), "{err}");
     assert!(!err.contains(PASSWORD), "the password leaked: {err}");
     err
@@ -116,15 +114,12 @@ fn load_inserts_one_raw_row_with_the_official_client() {
 fn connection_settings_come_from_the_environment() {
     let api = api();
     let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
-    let output = astro_with_env(
-        &["load", "-v"],
-        &[
-            ("ASTRO_API_URL", &api.url("/astros.json")),
-            ("CLICKHOUSE_URL", &clickhouse.url("/")),
-            ("CLICKHOUSE_USER", "loader"),
-            ("CLICKHOUSE_DATABASE", "space"),
-        ],
-    );
+    let output = Astro::new(&["load", "-v"])
+        .env("ASTRO_API_URL", api.url("/astros.json"))
+        .env("CLICKHOUSE_URL", clickhouse.url("/"))
+        .env("CLICKHOUSE_USER", "loader")
+        .env("CLICKHOUSE_DATABASE", "space")
+        .run();
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let request = &clickhouse.requests()[0];
     assert_eq!(request.param("database"), Some("space"));
@@ -280,7 +275,7 @@ fn credentials_in_the_clickhouse_url_are_refused() {
 }
 
 /// The requests of `astro init` that apply schema statements (not its ledger bookkeeping).
-fn schema_requests(server: &ApiServer) -> Vec<crate::support::Seen> {
+fn schema_requests(server: &ApiServer) -> Vec<Seen> {
     server
         .requests()
         .into_iter()
@@ -419,10 +414,9 @@ fn init_without_schema_files_is_a_clear_error() {
 fn init_carries_the_schema_and_works_from_any_directory() {
     let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
     let elsewhere = std::env::temp_dir();
-    let output = crate::support::astro_command(&["init", "--clickhouse-url", &clickhouse.url("/")])
+    let output = Astro::new(&["init", "--clickhouse-url", &clickhouse.url("/")])
         .current_dir(&elsewhere)
-        .output()
-        .unwrap();
+        .run();
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     // The same statements as the repository's sql/*.sql, though no sql/ is in reach.
     let from_disk = ApiServer::start(vec![], Reply::clickhouse_ok());
@@ -447,13 +441,10 @@ fn init_carries_the_schema_and_works_from_any_directory() {
 #[test]
 fn init_and_load_use_the_same_database() {
     let clickhouse = ApiServer::start(vec![], Reply::clickhouse_ok());
-    let output = astro_with_env(
-        &["init", "--clickhouse-url", &clickhouse.url("/")],
-        &[
-            ("CLICKHOUSE_DATABASE", "space"),
-            ("CLICKHOUSE_PASSWORD", PASSWORD),
-        ],
-    );
+    let output = Astro::new(&["init", "--clickhouse-url", &clickhouse.url("/")])
+        .env("CLICKHOUSE_DATABASE", "space")
+        .env("CLICKHOUSE_PASSWORD", PASSWORD)
+        .run();
     assert!(output.status.success(), "stderr: {}", stderr(&output));
     let statements: Vec<String> = schema_requests(&clickhouse)
         .iter()

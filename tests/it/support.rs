@@ -4,11 +4,16 @@
 //! streams its INSERT), records it, and takes the next scripted reply, then the fallback. Raw
 //! TCP, so that the faults a real HTTP library would not produce (a body shorter than its
 //! Content-Length, a stalled answer) are exact.
+//!
+//! Then the one way a test runs astro (`Astro`, with `astro(args)` for the plain case), the one
+//! failure assertion (`assert_failed`), and the bodies and runners more than one module uses.
 
 use std::collections::VecDeque;
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -44,6 +49,11 @@ impl Reply {
 
     pub fn with_header(code: u16, name: &str, value: &str) -> Self {
         Reply::Http(code, vec![(name.into(), value.into())], b"busy".to_vec())
+    }
+
+    /// 302 to `location`, empty body.
+    pub fn redirect(location: &str) -> Self {
+        Reply::Http(302, vec![("Location".into(), location.into())], vec![])
     }
 
     /// ClickHouse's answer to a successful INSERT or DDL: 200, empty body.
@@ -325,6 +335,22 @@ pub fn normal_body() -> Vec<u8> {
     ])
 }
 
+/// A page of a records API: `records` at `/data`, with the members of `extra` beside it.
+pub fn page(records: serde_json::Value, extra: serde_json::Value) -> Vec<u8> {
+    let mut body = serde_json::json!({ "data": records });
+    if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+        body.extend(extra.clone());
+    }
+    serde_json::to_vec(&body).unwrap()
+}
+
+/// The records `{"id": n, "kind": "event"}` for each n in `range`.
+pub fn ids(range: std::ops::Range<u32>) -> serde_json::Value {
+    range
+        .map(|id| serde_json::json!({ "id": id, "kind": "event" }))
+        .collect()
+}
+
 /// One raw_data row decoded from RowBinary: source String, fetched_at DateTime64(3) (Int64
 /// milliseconds), attempts UInt32, payload String.
 #[derive(Debug, PartialEq, Eq)]
@@ -378,42 +404,161 @@ pub fn refused_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Runs the built binary with a clean astro environment.
-pub fn astro(args: &[&str]) -> Output {
-    astro_with_env(args, &[])
-}
-
-pub fn astro_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = astro_command(args);
-    command.envs(env.iter().copied());
-    command.output().expect("run astro")
-}
-
 /// The built binary with `args`, none of the variables astro reads set (so the caller's
-/// environment cannot leak into a test), and no proxy.
-pub fn astro_command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
-    command.args(args);
-    for name in [
-        "ASTRO_API_URL",
-        "ASTRO_HEADERS_FILE",
-        "ASTRO_BEARER_TOKEN",
-        "ASTRO_BASIC_AUTH",
-        "ASTRO_API_KEY",
-        "CLICKHOUSE_URL",
-        "CLICKHOUSE_USER",
-        "CLICKHOUSE_PASSWORD",
-        "CLICKHOUSE_DATABASE",
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        command.env_remove(name);
+/// environment cannot leak into a test), and no proxy: the one way a test runs astro.
+pub struct Astro {
+    command: Command,
+    stdin: Option<Vec<u8>>,
+}
+
+impl Astro {
+    pub fn new(args: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_astro"));
+        command.args(args);
+        for name in [
+            "ASTRO_API_URL",
+            "ASTRO_HEADERS_FILE",
+            "ASTRO_BEARER_TOKEN",
+            "ASTRO_BASIC_AUTH",
+            "ASTRO_API_KEY",
+            "CLICKHOUSE_URL",
+            "CLICKHOUSE_USER",
+            "CLICKHOUSE_PASSWORD",
+            "CLICKHOUSE_DATABASE",
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ] {
+            command.env_remove(name);
+        }
+        Self {
+            command,
+            stdin: None,
+        }
     }
-    command
+
+    pub fn env(mut self, name: &str, value: impl AsRef<OsStr>) -> Self {
+        self.command.env(name, value);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.command.current_dir(dir);
+        self
+    }
+
+    /// These bytes on standard input, then its end; without it, standard input is empty.
+    pub fn stdin(mut self, input: impl AsRef<[u8]>) -> Self {
+        self.stdin = Some(input.as_ref().to_vec());
+        self
+    }
+
+    /// Runs to the end: the input written whole, then the exit status and all of both outputs.
+    pub fn run(mut self) -> Output {
+        let Some(input) = self.stdin.take() else {
+            return self.command.output().expect("run astro");
+        };
+        let mut child = self.spawn();
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(&input)
+            .expect("write astro's stdin");
+        child.wait_with_output().expect("wait for astro")
+    }
+
+    /// Started with all three streams piped, for a test that talks to the process as it runs
+    /// (the UDF kept alive between blocks); `run` is this with the input written at once.
+    pub fn spawn(mut self) -> Child {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start astro")
+    }
+}
+
+/// `Astro::new(args).run()`: the built binary with `args` and a clean environment.
+pub fn astro(args: &[&str]) -> Output {
+    Astro::new(args).run()
+}
+
+/// `records_fetch(url, extra).run()`.
+pub fn records(url: &str, extra: &[&str]) -> Output {
+    records_fetch(url, extra).run()
+}
+
+/// `astro fetch --url <url> --records /data --output records --format JSONEachRow` plus `extra`.
+pub fn records_fetch(url: &str, extra: &[&str]) -> Astro {
+    let mut args = vec![
+        "fetch",
+        "--url",
+        url,
+        "--records",
+        "/data",
+        "--output",
+        "records",
+        "--format",
+        "JSONEachRow",
+    ];
+    args.extend_from_slice(extra);
+    Astro::new(&args)
+}
+
+/// The `id` of every printed record, in order.
+pub fn printed_ids(output: &Output) -> Vec<u64> {
+    assert!(output.status.success(), "{}", stderr(output));
+    stdout(output)
+        .lines()
+        .map(|line| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["id"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// `astro udf` as executable_pool runs it here (a chunk header before each block, the loopback
+/// servers allowed), with `extra` flags after.
+pub fn loopback_udf(extra: &[&str]) -> Astro {
+    let mut args = vec![
+        "udf",
+        "--chunk-header",
+        "--allow-host",
+        "127.0.0.1",
+        "--allow-private",
+    ];
+    args.extend_from_slice(extra);
+    Astro::new(&args)
+}
+
+/// A failure as ClickHouse must see it: exit status 1, nothing on stdout (no partial rows),
+/// exactly one line on stderr, which is returned for the caller's own checks.
+pub fn assert_failed(output: &Output) -> String {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {message}");
+    assert!(
+        output.stdout.is_empty(),
+        "stdout must stay empty: {:?}",
+        stdout(output)
+    );
+    assert_eq!(message.lines().count(), 1, "one line: {message}");
+    message
+}
+
+/// `assert_failed`, and the line holds `expected`.
+pub fn assert_failed_with(output: &Output, expected: &str) -> String {
+    let message = assert_failed(output);
+    assert!(
+        message.contains(expected),
+        "expected {expected:?} in {message}"
+    );
+    message
 }
 
 pub fn stdout(output: &Output) -> String {

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::thread;
 
-use crate::support::{astro_with_env, normal_body, parse_tsv, stderr, stdout};
+use crate::support::{Astro, astro, normal_body, parse_tsv, stderr, stdout};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 /// A loopback HTTPS server for `localhost` with a fresh self-signed certificate; answers every
@@ -71,13 +71,10 @@ fn https_with_a_trusted_certificate() {
     std::fs::write(&ca_file, cert_pem).unwrap();
     let url = format!("https://localhost:{port}/astros.json");
 
-    let output = astro_with_env(
-        &["fetch", "--url", &url],
-        &[
-            ("SSL_CERT_FILE", ca_file.to_str().unwrap()),
-            ("SSL_CERT_DIR", dir.to_str().unwrap()),
-        ],
-    );
+    let output = Astro::new(&["fetch", "--url", &url])
+        .env("SSL_CERT_FILE", &ca_file)
+        .env("SSL_CERT_DIR", &dir)
+        .run();
     assert!(output.status.success(), "{}", stderr(&output));
     let rows = parse_tsv(&stdout(&output));
     assert_eq!(rows[0][0], url);
@@ -89,7 +86,7 @@ fn https_with_a_trusted_certificate() {
 fn untrusted_certificate_fails_without_retry() {
     let (port, _) = https_server();
     let url = format!("https://localhost:{port}/astros.json");
-    let output = astro_with_env(&["fetch", "--url", &url], &[]);
+    let output = astro(&["fetch", "--url", &url]);
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let message = stderr(&output);
@@ -115,16 +112,13 @@ fn a_clickhouse_tls_failure_is_named_and_not_retried() {
         format!("https://localhost:{port}"),
         format!("https://127.0.0.1:{plain_port}"),
     ] {
-        let output = astro_with_env(
-            &[
-                "init",
-                "--clickhouse-url",
-                &url,
-                "--clickhouse-attempts",
-                "3",
-            ],
-            &[],
-        );
+        let output = astro(&[
+            "init",
+            "--clickhouse-url",
+            &url,
+            "--clickhouse-attempts",
+            "3",
+        ]);
         assert_eq!(output.status.code(), Some(1));
         let message = stderr(&output);
         assert!(

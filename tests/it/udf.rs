@@ -1,32 +1,23 @@
 //! `astro udf` as ClickHouse drives it in executable_pool mode: blocks of rows on stdin, one
-//! answer row per input row, the process kept alive between blocks.
+//! answer row per input row, the process kept alive between blocks; the guard on each row's URL,
+//! and the time budget and byte cap one block shares.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::Stdio;
+use std::time::Duration;
 
-use crate::support::{ApiServer, Reply, astro_command, normal_body, parse_tsv, people_body};
+use crate::support::{
+    ApiServer, Astro, Reply, assert_failed_with, loopback_udf, normal_body, parse_tsv, people_body,
+    stderr, stdout,
+};
 
-fn udf(args: &[&str], input: &str) -> std::process::Output {
-    udf_with_env(args, input, &[])
-}
-
-fn udf_with_env(args: &[&str], input: &str, env: &[(&str, &str)]) -> std::process::Output {
-    let mut arguments = vec!["udf"];
-    arguments.extend_from_slice(args);
-    let mut child = astro_command(&arguments)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+/// Runs the loopback UDF with `extra` flags on one block of `urls`.
+fn udf_block(extra: &[&str], urls: &[String]) -> std::process::Output {
+    let mut input = format!("{}\n", urls.len());
+    for url in urls {
+        input.push_str(url);
+        input.push('\n');
+    }
+    loopback_udf(extra).stdin(input).run()
 }
 
 #[test]
@@ -40,16 +31,7 @@ fn answers_a_block_in_order() {
         second.url("/d"),
         first.url("/e"),
     ];
-    let input = format!("{}\n{}\n", urls.len(), urls.join("\n"));
-    let output = udf(
-        &[
-            "--chunk-header",
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private",
-        ],
-        &input,
-    );
+    let output = udf_block(&[], &urls);
     assert!(
         output.status.success(),
         "{}",
@@ -69,17 +51,7 @@ fn answers_a_block_in_order() {
 #[test]
 fn stays_alive_between_blocks() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let mut child = astro_command(&[
-        "udf",
-        "--chunk-header",
-        "--allow-host",
-        "127.0.0.1",
-        "--allow-private",
-    ])
-    .stdin(Stdio::piped())
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = loopback_udf(&[]).spawn();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     for block in 1..=3 {
@@ -103,12 +75,47 @@ fn stays_alive_between_blocks() {
 }
 
 #[test]
+fn udf_errors_name_the_row_within_the_block() {
+    let server = ApiServer::always(Reply::ok(normal_body()));
+    let good = server.url("/astros.json");
+    // A first block of 5 good rows, then a block of 3 whose second row is not a URL.
+    let mut input = String::from("5\n");
+    for _ in 0..5 {
+        input.push_str(&format!("{good}\n"));
+    }
+    input.push_str(&format!("3\n{good}\nnot a url\n{good}\n"));
+    let output = loopback_udf(&[]).stdin(input).run();
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{message}");
+    assert!(
+        message.contains("row 2 of 3 in this block: not a valid URL"),
+        "{message}"
+    );
+    // The first block was answered in full before the second failed.
+    assert_eq!(parse_tsv(&stdout(&output)).len(), 5);
+}
+
+#[test]
+fn an_absurd_chunk_header_is_one_line() {
+    for header in [
+        "99999999999999",
+        "18446744073709551615",
+        "18446744073709551616",
+    ] {
+        let output = loopback_udf(&[]).stdin(format!("{header}\n")).run();
+        let message = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{header}: {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+        assert!(message.contains("chunk header"), "{message}");
+    }
+}
+
+#[test]
 fn refuses_hosts_off_the_allowlist() {
     let server = ApiServer::always(Reply::ok(normal_body()));
-    let output = udf(
-        &["--chunk-header", "--allow-private"],
-        &format!("1\n{}\n", server.url("/astros.json")),
-    );
+    let output = Astro::new(&["udf", "--chunk-header", "--allow-private"])
+        .stdin(format!("1\n{}\n", server.url("/astros.json")))
+        .run();
     assert_eq!(output.status.code(), Some(1));
     assert!(output.stdout.is_empty());
     let message = String::from_utf8(output.stderr).unwrap();
@@ -137,16 +144,16 @@ fn refuses_internal_addresses_and_other_schemes() {
         ),
     ];
     for (url, expected) in cases {
-        let output = udf(
-            &[
-                "--chunk-header",
-                "--allow-host",
-                "127.0.0.1",
-                "--allow-host",
-                "localhost",
-            ],
-            &format!("1\n{url}\n"),
-        );
+        let output = Astro::new(&[
+            "udf",
+            "--chunk-header",
+            "--allow-host",
+            "127.0.0.1",
+            "--allow-host",
+            "localhost",
+        ])
+        .stdin(format!("1\n{url}\n"))
+        .run();
         assert_eq!(output.status.code(), Some(1), "{url}");
         let message = String::from_utf8(output.stderr).unwrap();
         assert!(message.contains(expected), "{url}: {message}");
@@ -160,23 +167,12 @@ fn refuses_internal_addresses_and_other_schemes() {
 #[test]
 fn redirect_to_a_refused_host_is_not_followed() {
     let target = ApiServer::always(Reply::ok(normal_body()));
-    let redirect = ApiServer::always(Reply::Http(
-        302,
-        vec![(
-            "Location".into(),
-            target.url("/secret").replace("127.0.0.1", "localhost"),
-        )],
-        vec![],
+    let redirect = ApiServer::always(Reply::redirect(
+        &target.url("/secret").replace("127.0.0.1", "localhost"),
     ));
-    let output = udf(
-        &[
-            "--chunk-header",
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private",
-        ],
-        &format!("1\n{}\n", redirect.url("/astros.json")),
-    );
+    let output = loopback_udf(&[])
+        .stdin(format!("1\n{}\n", redirect.url("/astros.json")))
+        .run();
     assert_eq!(output.status.code(), Some(1));
     let message = String::from_utf8(output.stderr).unwrap();
     assert!(
@@ -189,15 +185,9 @@ fn redirect_to_a_refused_host_is_not_followed() {
 #[test]
 fn non_json_answer_fails_the_query() {
     let server = ApiServer::always(Reply::ok("not json"));
-    let output = udf(
-        &[
-            "--chunk-header",
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private",
-        ],
-        &format!("1\n{}\n", server.url("/x")),
-    );
+    let output = loopback_udf(&[])
+        .stdin(format!("1\n{}\n", server.url("/x")))
+        .run();
     assert_eq!(output.status.code(), Some(1));
     assert!(
         String::from_utf8(output.stderr)
@@ -210,10 +200,9 @@ fn non_json_answer_fails_the_query() {
 fn rows_without_chunk_header() {
     let server = ApiServer::always(Reply::ok(normal_body()));
     let url = server.url("/astros.json");
-    let output = udf(
-        &["--allow-host", "127.0.0.1", "--allow-private"],
-        &format!("{url}\n{url}\n"),
-    );
+    let output = Astro::new(&["udf", "--allow-host", "127.0.0.1", "--allow-private"])
+        .stdin(format!("{url}\n{url}\n"))
+        .run();
     assert!(output.status.success());
     // One answer per row, each the API's JSON (compact), in order.
     let rows = parse_tsv(&String::from_utf8(output.stdout).unwrap());
@@ -239,18 +228,7 @@ fn concurrency_bounds_the_fetches_in_flight() {
         Box::new(Reply::ok(people_body(&[("ISS", "Slow")]))),
     ));
     let urls: Vec<String> = (0..4).map(|i| server.url(&format!("/{i}"))).collect();
-    let input = format!("{}\n{}\n", urls.len(), urls.join("\n"));
-    let output = udf(
-        &[
-            "--chunk-header",
-            "--allow-host",
-            "127.0.0.1",
-            "--allow-private",
-            "--concurrency",
-            "2",
-        ],
-        &input,
-    );
+    let output = udf_block(&["--concurrency", "2"], &urls);
     assert!(
         output.status.success(),
         "{}",
@@ -271,6 +249,70 @@ fn concurrency_bounds_the_fetches_in_flight() {
     }
 }
 
+#[test]
+fn a_slow_block_ends_with_astros_line_inside_the_block_budget() {
+    let slow = Reply::Delayed(
+        Duration::from_millis(700),
+        Box::new(Reply::ok(normal_body())),
+    );
+    let server = ApiServer::always(slow);
+    let urls: Vec<String> = (0..4).map(|n| server.url(&format!("/{n}"))).collect();
+    let output = udf_block(&["--block-timeout", "1s", "--concurrency", "1"], &urls);
+    let message = assert_failed_with(&output, "in this block: fetch of ");
+    assert!(
+        message.contains("(the rest of the --block-timeout budget)"),
+        "{message}"
+    );
+    // Nothing of the block was answered: the rows go out only when all are in.
+    assert!(output.stdout.is_empty());
+}
+
+/// The other way round: a row's own `--max-elapsed` ends first when it is the shorter, and the
+/// line names it, not the block's budget.
+#[test]
+fn a_rows_own_budget_ends_first_when_shorter_than_the_blocks() {
+    let server = ApiServer::always(Reply::status(503));
+    let urls = vec![server.url("/busy")];
+    let output = udf_block(
+        &[
+            "--block-timeout",
+            "20s",
+            "--max-elapsed",
+            "600ms",
+            "--max-attempts",
+            "50",
+        ],
+        &urls,
+    );
+    let message = assert_failed_with(&output, "row 1 of 1 in this block: fetch of ");
+    assert!(
+        message.contains("600ms budget (--max-elapsed)"),
+        "{message}"
+    );
+    assert!(!message.contains("--block-timeout"), "{message}");
+}
+
+#[test]
+fn the_answers_of_a_block_share_one_byte_cap() {
+    let server = ApiServer::always(Reply::ok(normal_body()));
+    let urls: Vec<String> = (0..3).map(|n| server.url(&format!("/{n}"))).collect();
+    let one = normal_body().len();
+    // Room for two answers, not three; each answer alone is well under --max-bytes.
+    let cap = (2 * one + one / 2).to_string();
+    let output = udf_block(&["--max-block-bytes", &cap, "--concurrency", "1"], &urls);
+    let message = assert_failed_with(&output, "row 3 of 3 in this block");
+    assert!(
+        message.contains("the answers of this block are larger than the")
+            && message.contains("(--max-block-bytes)"),
+        "{message}"
+    );
+    // The same block under a cap that fits is answered whole.
+    let fits = (3 * one).to_string();
+    let output = udf_block(&["--max-block-bytes", &fits], &urls);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(parse_tsv(&stdout(&output)).len(), 3);
+}
+
 /// The guarded UDF never goes through a proxy, even one the environment sets: a proxy would
 /// resolve the name out of the guard's sight. It resolves the name itself (and fails on this
 /// one) instead.
@@ -278,11 +320,16 @@ fn concurrency_bounds_the_fetches_in_flight() {
 fn the_guarded_udf_never_uses_a_proxy() {
     let proxy = ApiServer::always(Reply::ok(normal_body()));
     let proxy_url = proxy.url("");
-    let output = udf_with_env(
-        &["--allow-host", "api.example.invalid", "--max-attempts", "1"],
-        "http://api.example.invalid/astros.json\n",
-        &[("HTTP_PROXY", proxy_url.as_str())],
-    );
+    let output = Astro::new(&[
+        "udf",
+        "--allow-host",
+        "api.example.invalid",
+        "--max-attempts",
+        "1",
+    ])
+    .env("HTTP_PROXY", proxy_url.as_str())
+    .stdin("http://api.example.invalid/astros.json\n")
+    .run();
     let message = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{message}");
     assert!(

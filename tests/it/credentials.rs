@@ -1,0 +1,230 @@
+//! Credentials: the headers file, the bearer token, Basic auth, the API key parameter; each
+//! is sent to its own origin only (across redirects and UDF rows too) and never shown, in rows,
+//! failure lines or the -v log.
+
+use serde_json::json;
+
+use crate::support::{
+    ApiServer, Astro, Reply, assert_failed_with, ids, loopback_udf, normal_body, page, parse_tsv,
+    stderr, stdout,
+};
+
+fn headers_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("astro-credentials-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("headers");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn secrets_are_sent_but_never_shown() {
+    let server = ApiServer::start(vec![Reply::ok(normal_body())], Reply::status(401));
+    let dir = std::env::temp_dir().join(format!("astro-fetch-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let headers = dir.join("headers");
+    std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
+    let url = server.url("/astros.json?api_key=query-s3cret&page=1");
+    let with_user = url.replace("http://", "http://user:pass-s3cret@");
+    let run = |args: &[&str]| {
+        Astro::new(args)
+            .env("ASTRO_HEADERS_FILE", &headers)
+            .env("ASTRO_BEARER_TOKEN", "token-s3cret")
+            .run()
+    };
+
+    let output = run(&["fetch", "--url", &url]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let request = &server.requests()[0];
+    assert_eq!(request.header("x-api-key"), Some("key-s3cret"));
+    assert_eq!(request.header("authorization"), Some("Bearer token-s3cret"));
+    let row = &parse_tsv(&stdout(&output))[0];
+    assert_eq!(row[0], server.url("/astros.json?api_key=REDACTED&page=1"));
+    assert!(
+        row[0].ends_with("/astros.json?api_key=REDACTED&page=1"),
+        "{}",
+        row[0]
+    );
+    assert!(!row[0].contains("s3cret"));
+
+    // Credentials in the URL (sent as Basic auth) are not shown either.
+    let output = run(&["fetch", "--url", &with_user, "-v"]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(message.contains("HTTP 401"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The -v log of a successful fetch, retries and redirects included, names the URL as shown
+/// (secret query values redacted) and never a credential.
+#[test]
+fn verbose_success_log_is_free_of_secrets() {
+    let server = ApiServer::start(
+        vec![
+            Reply::status(503),
+            Reply::with_header(302, "Location", "/astros.json?access_token=hop-s3cret"),
+        ],
+        Reply::ok(normal_body()),
+    );
+    let dir = std::env::temp_dir().join(format!("astro-verbose-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let headers = dir.join("headers");
+    std::fs::write(&headers, "X-Api-Key: key-s3cret\n").unwrap();
+    let url = server.url("/astros.json?api_key=query-s3cret");
+    let output = Astro::new(&["fetch", "--url", &url, "-v", "--api-key-param", "token"])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .env("ASTRO_BEARER_TOKEN", "bearer-s3cret")
+        .env("ASTRO_API_KEY", "param-s3cret")
+        .run();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    // Every credential was sent: the log had something to leak.
+    let first = &server.requests()[0];
+    assert_eq!(first.header("authorization"), Some("Bearer bearer-s3cret"));
+    assert_eq!(first.param("token"), Some("param-s3cret"));
+    assert!(log.contains("attempt 1 failed: HTTP 503"), "{log}");
+    assert!(log.contains("api_key=REDACTED"), "{log}");
+    assert!(
+        log.contains("redirects to") && log.contains("access_token=REDACTED"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret"), "{log}");
+    assert!(!stdout(&output).contains("s3cret"));
+}
+
+#[test]
+fn basic_auth_and_an_api_key_parameter_from_the_environment() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events?page=1");
+    let run = |url: &str| {
+        Astro::new(&[
+            "fetch",
+            "--url",
+            url,
+            "--records",
+            "/data",
+            "--api-key-param",
+            "appid",
+        ])
+        .env("ASTRO_BASIC_AUTH", "user:SECRET-pw")
+        .env("ASTRO_API_KEY", "SECRET-key")
+        .run()
+    };
+    let output = run(&url);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let request = &server.requests()[0];
+    // base64("user:SECRET-pw")
+    assert_eq!(
+        request.header("authorization"),
+        Some("Basic dXNlcjpTRUNSRVQtcHc=")
+    );
+    assert_eq!(request.param("appid"), Some("SECRET-key"));
+    assert_eq!(request.param("page"), Some("1"));
+    // The key is added to the request, never to the URL astro shows.
+    let row = &parse_tsv(&stdout(&output))[0];
+    assert_eq!(row[0], url);
+    assert!(!stdout(&output).contains("SECRET") && !stderr(&output).contains("SECRET"));
+    // And in a failure line neither shows either.
+    let failing = ApiServer::always(Reply::status(401));
+    let output = run(&failing.url("/e"));
+    assert!(stderr(&output).contains("HTTP 401") && !stderr(&output).contains("SECRET"));
+}
+
+#[test]
+fn credential_mistakes_are_clear() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/e");
+    for (env, args, expected) in [
+        (
+            vec![("ASTRO_BASIC_AUTH", "no-colon")],
+            vec![],
+            "ASTRO_BASIC_AUTH must be `user:password`",
+        ),
+        (
+            vec![("ASTRO_BASIC_AUTH", "u:p"), ("ASTRO_BEARER_TOKEN", "t")],
+            vec![],
+            "both set",
+        ),
+        (
+            vec![],
+            vec!["--api-key-param", "k"],
+            "needs the key in ASTRO_API_KEY",
+        ),
+    ] {
+        let mut all = vec!["fetch", "--url", url.as_str(), "--records", "/data"];
+        all.extend(args);
+        let mut astro = Astro::new(&all);
+        for (name, value) in env {
+            astro = astro.env(name, value);
+        }
+        let output = astro.run();
+        assert_failed_with(&output, expected);
+        assert!(!stderr(&output).contains("u:p"));
+    }
+    assert!(
+        server.requests().is_empty(),
+        "nothing is fetched with broken credentials"
+    );
+    // A key in the (shared) environment goes only where an --api-key-param asks for it.
+    let output = Astro::new(&["fetch", "--url", url.as_str(), "--records", "/data"])
+        .env("ASTRO_API_KEY", "SECRET-key")
+        .run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(server.requests()[0].query.is_empty());
+}
+
+#[test]
+fn request_headers_never_follow_a_redirect_to_another_origin() {
+    let other = ApiServer::always(Reply::ok(normal_body()));
+    // 127.0.0.1 and localhost are different origins, though the same machine.
+    let first = ApiServer::always(Reply::redirect(&other.localhost_url("/astros.json")));
+    let headers = headers_file("cross", "X-Api-Key: SECRET-key\n");
+    let output = Astro::new(&["fetch", "--url", &first.url("/astros.json")])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .env("ASTRO_BEARER_TOKEN", "SECRET-token")
+        .run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let sent = &first.requests()[0];
+    assert_eq!(sent.header("x-api-key"), Some("SECRET-key"));
+    assert_eq!(sent.header("authorization"), Some("Bearer SECRET-token"));
+    let received = &other.requests()[0];
+    assert_eq!(received.header("x-api-key"), None, "{:?}", received.headers);
+    assert_eq!(
+        received.header("authorization"),
+        None,
+        "{:?}",
+        received.headers
+    );
+}
+
+#[test]
+fn request_headers_follow_a_redirect_within_the_origin() {
+    let server = ApiServer::start(
+        vec![Reply::redirect("/moved.json")],
+        Reply::ok(normal_body()),
+    );
+    let headers = headers_file("same", "X-Api-Key: SECRET-key\n");
+    let output = Astro::new(&["fetch", "--url", &server.url("/astros.json")])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let requests = server.requests();
+    assert_eq!(requests[1].path, "/moved.json");
+    assert_eq!(requests[1].header("x-api-key"), Some("SECRET-key"));
+}
+
+#[test]
+fn udf_headers_stay_on_each_rows_origin() {
+    let other = ApiServer::always(Reply::ok(normal_body()));
+    let first = ApiServer::always(Reply::redirect(&other.localhost_url("/x")));
+    let headers = headers_file("udf", "X-Api-Key: SECRET-key\n");
+    let output = loopback_udf(&["--allow-host", "localhost"])
+        .env("ASTRO_HEADERS_FILE", &headers)
+        .stdin(format!("1\n{}\n", first.url("/astros.json")))
+        .run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(first.requests()[0].header("x-api-key"), Some("SECRET-key"));
+    assert_eq!(other.requests()[0].header("x-api-key"), None);
+}

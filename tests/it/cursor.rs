@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::support::{ApiServer, Reply, astro, ids, page, records_fetch, stderr};
+use crate::support::{
+    ApiServer, Astro, Reply, assert_failed, astro, ids, page, records_fetch, stderr,
+};
 
 #[test]
 fn the_cursor_comes_from_standard_input() {
@@ -62,4 +64,95 @@ fn cursor_usage_errors() {
             stderr(&output)
         );
     }
+}
+
+/// The cursor goes out as ClickHouse sent it: the first column in its order (not the
+/// alphabetically first key), every digit of a number, and a NULL first field means "no cursor
+/// yet" whatever columns follow it.
+#[test]
+fn the_cursor_is_the_first_column_exactly_as_sent() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events?since={cursor}");
+    let run = |format: &str, input: &str| {
+        let output = Astro::new(&[
+            "fetch",
+            "--url",
+            &url,
+            "--records",
+            "/data",
+            "--output",
+            "records",
+            "--format",
+            format,
+            "--cursor-stdin",
+            "--cursor-initial",
+            "first",
+        ])
+        .stdin(input)
+        .run();
+        assert!(output.status.success(), "{input}: {}", stderr(&output));
+        let requests = server.requests();
+        requests.last().unwrap().param("since").unwrap().to_owned()
+    };
+    // (SELECT maxOrNull(ts), count() FROM events): the first column is ts.
+    assert_eq!(
+        run("JSONEachRow", "{\"maxOrNull(ts)\":42,\"count()\":\"7\"}\n"),
+        "42"
+    );
+    assert_eq!(run("JSONEachRow", "{\"z\":1,\"a\":2}\n"), "1");
+    // toDecimal64('1234567890123456.78', 2) and an Int128, as ClickHouse writes them.
+    assert_eq!(
+        run("JSONEachRow", "{\"d\":1234567890123456.78}\n"),
+        "1234567890123456.78"
+    );
+    assert_eq!(
+        run(
+            "JSONEachRow",
+            "{\"i\":\"123456789012345678901234567890\"}\n"
+        ),
+        "123456789012345678901234567890"
+    );
+    assert_eq!(run("TabSeparated", "\\N\tfoo\n"), "first");
+    assert_eq!(
+        run("TabSeparated", "1234567890123456.78\t\\N\n"),
+        "1234567890123456.78"
+    );
+}
+
+/// A cursor in the path is one path segment: `/`, `?`, `#`, `%` and spaces are encoded, and a
+/// value of `..` cannot climb out of its place.
+#[test]
+fn a_cursor_in_the_path_is_one_segment() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events/{cursor}/items");
+    let run = |input: &str| {
+        records_fetch(&url, &["--cursor-stdin"])
+            .stdin(format!("{{\"c\":\"{input}\"}}\n"))
+            .run()
+    };
+    let output = run("a b/c?d#e%f");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        server.requests().last().unwrap().path,
+        "/events/a%20b%2Fc%3Fd%23e%25f/items"
+    );
+    let before = server.requests().len();
+    for climbing in ["..", "."] {
+        let message = assert_failed(&run(climbing));
+        assert!(message.contains("would change the path"), "{message}");
+    }
+    assert_eq!(server.requests().len(), before, "nothing was fetched");
+    // A placeholder in the host is a usage error: no row chooses where a request goes.
+    let output = astro(&[
+        "fetch",
+        "--url",
+        "http://{cursor}.example.com/e",
+        "--cursor-stdin",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("outside its path and query"),
+        "{}",
+        stderr(&output)
+    );
 }

@@ -233,3 +233,94 @@ fn reload_runs_the_statements_on_the_server() {
     );
     assert!(stdout(&output).is_empty());
 }
+
+/// Root runs uninstall: a manifest that lists anything but astro's own files in the two
+/// directories (an absolute path elsewhere, a relative path that climbs out, another name) is
+/// refused and named, with --force too, and nothing is removed.
+#[test]
+fn uninstall_never_removes_what_astro_does_not_write() {
+    let dirs = Dirs::new("outside");
+    assert!(astro(&dirs.args("install", &[])).status.success());
+    let victim = dirs.root.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let manifest_path = dirs.scripts.join(".astro-install.json");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+    let fingerprint = |path: &Path| {
+        // FNV-1a 64, as astro fingerprints its files: the entry must look right but for its path.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in std::fs::read(path).unwrap() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    };
+    let neighbour = dirs.config.join("users.xml");
+    std::fs::write(&neighbour, "<clickhouse/>").unwrap();
+    for planted in [
+        victim.display().to_string(),
+        "user_scripts/../../victim".to_owned(),
+        format!("{}/../victim", dirs.scripts.display()),
+        neighbour.display().to_string(),
+    ] {
+        let mut changed = manifest.clone();
+        let fingerprint = fingerprint(if planted.ends_with("users.xml") {
+            &neighbour
+        } else {
+            &victim
+        });
+        changed["files"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"path": planted, "fingerprint": fingerprint}));
+        std::fs::write(&manifest_path, serde_json::to_vec(&changed).unwrap()).unwrap();
+        for force in [&[][..], &["--force"][..]] {
+            let output = crate::support::Astro::new(&dirs.args("uninstall", force))
+                .current_dir(&dirs.root)
+                .run();
+            let message = crate::support::assert_failed(&output);
+            assert!(
+                message.contains("which astro never writes") && message.contains(&planted),
+                "{planted}: {message}"
+            );
+            assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+            assert_eq!(
+                std::fs::read_to_string(&neighbour).unwrap(),
+                "<clickhouse/>"
+            );
+            assert!(dirs.scripts.join("astro").exists(), "nothing was removed");
+        }
+    }
+}
+
+/// Two installs at once leave a manifest that matches the files (a lock keeps them apart), so
+/// the next uninstall removes everything without --force.
+#[test]
+fn two_installs_at_once_leave_a_consistent_manifest() {
+    for round in 0..4 {
+        let dirs = Dirs::new(&format!("twice-{round}"));
+        let hosts = [
+            "a.example.com",
+            "b.example.com",
+            "c.example.com",
+            "d.example.com",
+        ];
+        let children: Vec<_> = hosts
+            .iter()
+            .map(|host| {
+                crate::support::Astro::new(&dirs.args("install", &["--allow-host", host])).spawn()
+            })
+            .collect();
+        for child in children {
+            let output = child.wait_with_output().unwrap();
+            assert!(output.status.success(), "{}", stderr(&output));
+        }
+        let output = astro(&dirs.args("uninstall", &[]));
+        assert!(
+            output.status.success(),
+            "round {round}: {}",
+            stderr(&output)
+        );
+        assert!(dirs.files().is_empty(), "{:?}", dirs.files());
+    }
+}

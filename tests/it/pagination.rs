@@ -74,35 +74,37 @@ fn cursor_in_the_body_sent_as_a_parameter() {
     assert_eq!(requests[2].param("limit"), Some("2"));
 }
 
+/// An offset API that caps its page size at 2 whatever `limit` asks for, over 10 records.
+fn capped_offset_api() -> ApiServer {
+    ApiServer::answering(|request| {
+        let number = |name| request.param(name).unwrap().parse::<u32>().unwrap();
+        let (offset, limit) = (number("offset"), number("limit"));
+        let end = (offset + limit.min(2)).min(10);
+        Reply::ok(page(ids(offset.min(end)..end), json!({})))
+    })
+}
+
+/// A short page is not the end (servers cap page sizes): the offset advances by the records
+/// received, and only an empty page ends the pages.
 #[test]
-fn offset_pages_end_at_a_short_page() {
-    let server = ApiServer::start(
-        vec![
-            Reply::ok(page(ids(0..2), json!({}))),
-            Reply::ok(page(ids(2..4), json!({}))),
-            Reply::ok(page(ids(4..5), json!({}))),
-        ],
-        Reply::status(500),
-    );
+fn offset_pages_go_on_after_a_short_page_and_end_at_an_empty_one() {
+    let server = capped_offset_api();
     let output = records(
         &server.url("/events"),
-        &["--paginate", "offset:offset:limit:2"],
+        &["--paginate", "offset:offset:limit:5"],
     );
-    assert_eq!(printed_ids(&output), [0, 1, 2, 3, 4]);
-    let offsets: Vec<Option<String>> = server
+    assert_eq!(printed_ids(&output), (0..10).collect::<Vec<u64>>());
+    let offsets: Vec<String> = server
         .requests()
         .iter()
-        .map(|request| request.param("offset").map(str::to_owned))
+        .map(|request| request.param("offset").unwrap().to_owned())
         .collect();
-    assert_eq!(
-        offsets,
-        [Some("0".into()), Some("2".into()), Some("4".into())]
-    );
+    assert_eq!(offsets, ["0", "2", "4", "6", "8", "10"]);
     assert!(
         server
             .requests()
             .iter()
-            .all(|r| r.param("limit") == Some("2"))
+            .all(|r| r.param("limit") == Some("5"))
     );
 }
 
@@ -167,6 +169,7 @@ fn a_page_that_recovers_after_two_503s() {
             Reply::status(503),
             Reply::status(503),
             Reply::ok(page(ids(2..3), json!({}))),
+            Reply::ok(page(ids(0..0), json!({}))),
         ],
         Reply::status(500),
     );
@@ -175,7 +178,7 @@ fn a_page_that_recovers_after_two_503s() {
         &["--paginate", "offset:offset:limit:2"],
     );
     assert_eq!(printed_ids(&output), [0, 1, 2]);
-    assert_eq!(server.requests().len(), 4);
+    assert_eq!(server.requests().len(), 5);
 }
 
 #[test]
@@ -340,4 +343,75 @@ fn next_pages_stay_on_the_origin_unless_allowed() {
     let at_other = &other.requests()[0];
     assert_eq!(at_other.header("authorization"), None);
     assert_eq!(at_other.param("key"), None);
+}
+
+/// A Link header that is not ASCII (raw UTF-8, as the server sent it, or Latin-1) still
+/// names the next page: an unreadable header is never taken for "no next page".
+#[test]
+fn a_link_header_that_is_not_ascii_still_leads_to_the_next_page() {
+    let second = page(ids(2..4), json!({}));
+    let latin1 = [
+        &b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLink: </events/3?q=caf\xe9>; rel=\"next\"\r\nContent-Length: "[..],
+        second.len().to_string().as_bytes(),
+        b"\r\nConnection: close\r\n\r\n",
+        &second,
+    ]
+    .concat();
+    let server = ApiServer::start(
+        vec![
+            Reply::Http(
+                200,
+                vec![("Link".into(), "</events/2?q=café>; rel=\"next\"".into())],
+                page(ids(0..2), json!({})),
+            ),
+            Reply::Raw(latin1),
+            Reply::ok(page(ids(4..5), json!({}))),
+        ],
+        Reply::status(500),
+    );
+    let output = records(&server.url("/events"), &["--paginate", "link-header"]);
+    assert_eq!(printed_ids(&output), [0, 1, 2, 3, 4]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[1].path, "/events/2");
+    assert_eq!(requests[1].param("q"), Some("café"));
+    assert_eq!(requests[2].path, "/events/3");
+    assert_eq!(requests[2].param("q"), Some("café"));
+}
+
+/// A number in the body goes out as the API wrote it: `1.10` is not `1.1`, `1e3` is not
+/// `1000.0`, and 30 digits stay 30 digits.
+#[test]
+fn a_numeric_body_cursor_keeps_its_exact_text() {
+    let body = |records: std::ops::Range<u32>, next: &str| {
+        format!("{{\"data\":{},\"meta\":{{\"next\":{next}}}}}", ids(records)).into_bytes()
+    };
+    let server = ApiServer::start(
+        vec![
+            Reply::ok(body(0..1, "1.10")),
+            Reply::ok(body(1..2, "1e3")),
+            Reply::ok(body(2..3, "123456789012345678901234567890")),
+            Reply::ok(body(3..4, "null")),
+        ],
+        Reply::status(500),
+    );
+    let output = records(
+        &server.url("/events"),
+        &["--paginate", "cursor:/meta/next:after"],
+    );
+    assert_eq!(printed_ids(&output), [0, 1, 2, 3]);
+    let sent: Vec<Option<String>> = server
+        .requests()
+        .iter()
+        .map(|request| request.param("after").map(str::to_owned))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            None,
+            Some("1.10".into()),
+            Some("1e3".into()),
+            Some("123456789012345678901234567890".into())
+        ]
+    );
 }

@@ -118,29 +118,32 @@ pub struct ApiServer {
 impl ApiServer {
     /// Serves `script` in order, then `fallback` for every further request.
     pub fn start(script: Vec<Reply>, fallback: Reply) -> Self {
+        let script = Mutex::new(VecDeque::from(script));
+        Self::answering(move |_| {
+            script
+                .lock()
+                .unwrap()
+                .pop_front()
+                .unwrap_or_else(|| fallback.clone())
+        })
+    }
+
+    /// Answers each request with what `answer` makes of it (an API that reads its query).
+    pub fn answering(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
         let address = listener.local_addr().expect("local address");
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let answer: Arc<dyn Fn(&Seen) -> Reply + Send + Sync> = Arc::new(answer);
         let seen = Arc::new(Mutex::new(Vec::new()));
         let stopping = Arc::new(AtomicBool::new(false));
-        let (thread_script, thread_seen, thread_stopping) = (
-            Arc::clone(&script),
-            Arc::clone(&seen),
-            Arc::clone(&stopping),
-        );
+        let (thread_seen, thread_stopping) = (Arc::clone(&seen), Arc::clone(&stopping));
         thread::spawn(move || {
             for stream in listener.incoming() {
                 if thread_stopping.load(Ordering::SeqCst) {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
-                let reply = thread_script
-                    .lock()
-                    .unwrap()
-                    .pop_front()
-                    .unwrap_or_else(|| fallback.clone());
-                let seen = Arc::clone(&thread_seen);
-                thread::spawn(move || serve(stream, reply, &seen));
+                let (seen, answer) = (Arc::clone(&thread_seen), Arc::clone(&answer));
+                thread::spawn(move || serve(stream, &*answer, &seen));
             }
         });
         Self {
@@ -177,12 +180,17 @@ impl Drop for ApiServer {
     }
 }
 
-fn serve(mut stream: TcpStream, reply: Reply, seen: &Mutex<Vec<Seen>>) {
+fn serve(
+    mut stream: TcpStream,
+    answer: &(dyn Fn(&Seen) -> Reply + Send + Sync),
+    seen: &Mutex<Vec<Seen>>,
+) {
     let at = Instant::now();
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let Some(request) = read_request(&mut reader, at) else {
         return;
     };
+    let reply = answer(&request);
     // Recorded before answering: the client may exit as soon as it has the answer.
     seen.lock().unwrap().push(request);
     let _ = write_reply(&mut stream, reply);

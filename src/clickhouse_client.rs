@@ -126,7 +126,12 @@ impl Server {
             .with_user(settings.user.clone())
             // A fixed schema (sql/): plain RowBinary, no schema round trip.
             .with_validation(false)
-            .with_product_info("astro", env!("CARGO_PKG_VERSION"));
+            .with_product_info("astro", env!("CARGO_PKG_VERSION"))
+            // The answer waits for the end of the statement, so a failure is an HTTP error
+            // status, never a 200 whose body turns into an exception halfway (what a server
+            // whose profile streams progress early would otherwise send).
+            .with_setting("http_wait_end_of_query", "1")
+            .with_setting("send_progress_in_http_headers", "0");
         if let Some(password) = &settings.password {
             crate::secrets::remember_value(password);
             client = client.with_password(password.clone());
@@ -192,6 +197,26 @@ impl Server {
             Ok(done) => Ok((done.value, done.attempts)),
             Err(failed) => Err(failed),
         }
+    }
+
+    /// Runs one statement that returns no rows (DDL, SYSTEM), with retry; returns the number of
+    /// requests it took. A 200 whose body is ClickHouse's exception text is a failure too.
+    pub(crate) async fn execute(&self, what: &str, statement: &str) -> Result<u32, ServerError> {
+        let (_, attempts) = self
+            .with_retry(what, || async {
+                let body = self
+                    .client
+                    .query_raw(statement)
+                    .fetch_bytes("TabSeparated")?
+                    .collect()
+                    .await?;
+                match exception_in(&body) {
+                    Some(text) => Err(clickhouse::error::Error::BadResponse(text)),
+                    None => Ok(()),
+                }
+            })
+            .await?;
+        Ok(attempts)
     }
 
     /// Turns the crate's error into a [`Failure`], with the password scrubbed from any text.
@@ -292,6 +317,19 @@ impl Server {
     }
 }
 
+/// ClickHouse's exception text at the start of a body that should hold nothing
+/// (`Code: 62. DB::Exception: ...`), as a server sends it when the error comes after the
+/// status line.
+fn exception_in(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    let is_exception = text
+        .strip_prefix("Code:")
+        .is_some_and(|rest| rest.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        && text.contains("Exception");
+    is_exception.then(|| text.to_owned())
+}
+
 /// `Table astro.raw_data does not exist` -> `table astro.raw_data`.
 fn missing_name(text: &str, kind: &str) -> Option<String> {
     let start = text.find(&format!("{kind} "))? + kind.len() + 1;
@@ -388,5 +426,22 @@ mod tests {
                 "Code: 516. DB::Exception: echo s3cr3t-pw (AUTHENTICATION_FAILED)",
             ));
         assert!(!failure.to_string().contains("s3cr3t-pw"), "{failure}");
+    }
+
+    #[test]
+    fn an_exception_in_a_body_is_found() {
+        assert_eq!(
+            exception_in(b"Code: 62. DB::Exception: Syntax error (SYNTAX_ERROR)\n").as_deref(),
+            Some("Code: 62. DB::Exception: Syntax error (SYNTAX_ERROR)")
+        );
+        for fine in [
+            &b""[..],
+            b"\n",
+            b"1\n",
+            b"Code: x",
+            b"Codes: 62. DB::Exception",
+        ] {
+            assert_eq!(exception_in(fine), None, "{fine:?}");
+        }
     }
 }

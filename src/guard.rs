@@ -34,6 +34,8 @@ pub(crate) enum Refused {
     },
     #[error("host `{0}` did not resolve to any address")]
     Unresolved(String),
+    #[error("host `{0}` cannot be a DNS name (letters, digits, `-` and `_` in labels of 1 to 63)")]
+    NotDnsName(String),
 }
 
 /// "host `x` resolves to 10.0.0.1", or "address 10.0.0.1" when the URL named the address.
@@ -94,6 +96,11 @@ impl Guard {
             Host::Ipv4(ip) => ip.to_string(),
             Host::Ipv6(ip) => ip.to_string(),
         };
+        // A name no DNS server can hold (URL parsing maps `⑴⑵⑺.⓪.⓪.⑴` to `(1)(2)(7).0.0.(1)`)
+        // never reaches a resolver, whose reading of it nobody can vouch for.
+        if matches!(host, Host::Domain(_)) && !is_dns_name(&host_text) {
+            return Err(Refused::NotDnsName(shown(&host_text)));
+        }
         if let Some(allowed) = &self.allowed_hosts
             && !allowed.iter().any(|entry| host_matches(entry, &host_text))
         {
@@ -127,6 +134,20 @@ impl Guard {
             }),
         }
     }
+}
+
+/// Whether `name` (lower case, ASCII as URL parsing leaves it) can be a DNS host name: labels of
+/// 1 to 63 letters, digits, `-` and `_` (which real zones use), 253 characters in all.
+pub(crate) fn is_dns_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+        })
 }
 
 fn host_matches(entry: &str, host: &str) -> bool {

@@ -121,7 +121,15 @@ pub(crate) enum AttemptError {
     },
     #[error("request failed")]
     Request(#[source] reqwest::Error),
+    /// No request can carry this URL: asking again cannot help.
+    #[error("the URL is {} bytes, more than the {} a request can carry", .length, MAX_URL_BYTES)]
+    UrlTooLong { length: usize },
+    #[error("the URL cannot be sent as a request")]
+    Unsendable(#[source] reqwest::Error),
 }
+
+/// The longest URL a request can carry (the `http` crate's limit of a request target).
+pub(crate) const MAX_URL_BYTES: usize = u16::MAX as usize - 1;
 
 /// Which limit ended an attempt, by the name of its flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,7 +228,9 @@ impl Retryable for AttemptError {
             | AttemptError::Malformed(_)
             | AttemptError::TooLarge { .. }
             | AttemptError::SharedTooLarge { .. }
-            | AttemptError::Redirect { .. } => false,
+            | AttemptError::Redirect { .. }
+            | AttemptError::UrlTooLong { .. }
+            | AttemptError::Unsendable(_) => false,
         }
     }
 
@@ -401,6 +411,11 @@ impl Client {
         shared: Option<&Shared>,
         taken: &mut u64,
     ) -> Result<Received, AttemptError> {
+        if url.as_str().len() > MAX_URL_BYTES {
+            return Err(AttemptError::UrlTooLong {
+                length: url.as_str().len(),
+            });
+        }
         self.guard.check_url(url).map_err(AttemptError::Refused)?;
         let headers_origin = match &self.header_scope {
             HeaderScope::Origin(origin) => origin.clone(),
@@ -537,7 +552,10 @@ fn classify_request_error(error: reqwest::Error) -> AttemptError {
     if let Some(tls) = find_source::<rustls::Error>(&error) {
         return AttemptError::Tls(tls.clone());
     }
-    if is_malformed(&error) {
+    if error.is_builder() {
+        // The request could not even be made (a URL the `http` crate refuses).
+        AttemptError::Unsendable(error)
+    } else if is_malformed(&error) {
         AttemptError::Malformed(error)
     } else if error.is_connect() {
         AttemptError::Connect(error)

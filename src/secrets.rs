@@ -266,7 +266,7 @@ const SECRET_NAMES: [&str; 3] = ["code", "pass", "sid"];
 
 /// Whether a parameter name (as written in the URL) marks a secret value: matched after
 /// percent-decoding (`api%5Fkey`, `+` as a space) and case-insensitively.
-fn is_secret_parameter(name: &str) -> bool {
+pub(crate) fn is_secret_parameter(name: &str) -> bool {
     let decoded: String = url::form_urlencoded::parse(name.as_bytes())
         .map(|(name, value)| name.into_owned() + &value)
         .collect();

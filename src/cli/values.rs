@@ -55,7 +55,11 @@ pub(crate) fn clickhouse_url(text: &str) -> Result<Url, String> {
             url.scheme()
         ));
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    // ClickHouse also takes `?user=` and `?password=` (and other secrets in parameters).
+    let credential_parameter = url.query_pairs().any(|(name, _)| {
+        name.eq_ignore_ascii_case("user") || crate::secrets::is_secret_parameter(&name)
+    });
+    if !url.username().is_empty() || url.password().is_some() || credential_parameter {
         return Err(
             "--clickhouse-url (or CLICKHOUSE_URL) must not hold credentials: give the user \
              with CLICKHOUSE_USER and the password with CLICKHOUSE_PASSWORD"
@@ -119,8 +123,12 @@ pub(crate) fn parse_allowed_host(text: &str) -> Result<String, String> {
         .strip_prefix('[')
         .and_then(|inner| inner.strip_suffix(']'))
         .unwrap_or(host);
-    if unbracketed.parse::<std::net::IpAddr>().is_ok() && prefix.is_empty() {
-        return Ok(unbracketed.to_owned());
+    // An address as the guard compares it: the one canonical spelling (`::127.0.0.1` is
+    // `::7f00:1`), or the entry could never match.
+    if let Ok(ip) = unbracketed.parse::<std::net::IpAddr>()
+        && prefix.is_empty()
+    {
+        return Ok(ip.to_string());
     }
     let is_name = !host.is_empty()
         && host.split('.').all(|label| {
@@ -140,7 +148,9 @@ pub(crate) fn parse_allowed_host(text: &str) -> Result<String, String> {
     // Host names match as the URL parser writes them: lowercase, internationalised names in
     // their ASCII (punycode) form.
     match url::Host::parse(host) {
-        Ok(url::Host::Domain(domain)) => Ok(format!("{prefix}{domain}")),
+        Ok(url::Host::Domain(domain)) if crate::guard::is_dns_name(&domain) => {
+            Ok(format!("{prefix}{domain}"))
+        }
         _ => Err("not a valid host name".to_owned()),
     }
 }
@@ -158,6 +168,8 @@ mod tests {
             ("*.example.com", "*.example.com"),
             ("127.0.0.1", "127.0.0.1"),
             ("[::1]", "::1"),
+            ("::127.0.0.1", "::7f00:1"),
+            ("0:0:0:0:0:0:0:1", "::1"),
             ("bücher.example", "xn--bcher-kva.example"),
         ] {
             assert_eq!(
@@ -176,6 +188,8 @@ mod tests {
             "x:80",
             "a b",
             "*.127.0.0.1",
+            "⑴⑵⑺.⓪.⓪.⑴",
+            "a(b).example",
         ] {
             assert!(parse_allowed_host(bad).is_err(), "{bad}");
         }

@@ -97,18 +97,12 @@ pub(super) async fn run(job: Job) -> Result<()> {
             } else {
                 format!("applying {} (statement {})", step.file.path, index + 1)
             };
-            server
-                .with_retry(&what, || server.client().query_raw(statement).execute())
-                .await?;
+            server.execute(&what, statement).await?;
         }
         // The ledger lives in the database the first file creates.
         if !ledger_ready {
             let ddl = schema::ledger_ddl(database);
-            server
-                .with_retry("creating the schema ledger", || {
-                    server.client().query_raw(&ddl).execute()
-                })
-                .await?;
+            server.execute("creating the schema ledger", &ddl).await?;
             ledger_ready = true;
         }
         record(&server, database, &key, &step.fingerprint).await?;

@@ -412,9 +412,7 @@ async fn reload(server: Option<&Server>) -> Result<()> {
         return Ok(());
     };
     for statement in RELOAD {
-        server
-            .with_retry(statement, || server.client().query_raw(statement).execute())
-            .await?;
+        server.execute(statement, statement).await?;
     }
     Ok(())
 }

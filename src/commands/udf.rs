@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use futures_util::stream::{self, StreamExt};
 use url::Url;
 
-use crate::http::{Client, Shared, SharedNames};
+use crate::http::{Client, MAX_URL_BYTES, Shared, SharedNames};
 use crate::pull;
 use crate::rows::format::{tsv_unescape, write_tsv_escaped};
 
@@ -33,20 +33,20 @@ pub(crate) struct Job {
     pub(crate) block: &'static SharedNames,
 }
 
+/// The longest input row: a URL (at most [`MAX_URL_BYTES`]) TabSeparated-escaped. A longer
+/// row is refused before it is held in memory.
+const MAX_ROW_BYTES: usize = 2 * MAX_URL_BYTES;
+
 pub(super) fn serve(
     args: &Job,
     runtime: &tokio::runtime::Runtime,
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut output: impl Write,
 ) -> Result<()> {
     let client = &args.client;
     let concurrency = args.concurrency;
-    let mut lines = input.split(b'\n');
     let mut next_line = move || -> Result<Option<Vec<u8>>> {
-        lines
-            .next()
-            .transpose()
-            .context("cannot read the input rows")
+        read_row(&mut input, MAX_ROW_BYTES).context("cannot read the input rows")
     };
     loop {
         let block = if args.chunk_header {
@@ -76,6 +76,36 @@ pub(super) fn serve(
             .context("cannot write the answers to stdout")?;
     }
     Ok(())
+}
+
+/// One line of `input` without its newline (`None` at the end of the input), read in pieces so
+/// that a line longer than `max` bytes fails once `max` bytes were read, never after the whole
+/// of it was held.
+fn read_row(input: &mut impl BufRead, max: usize) -> Result<Option<Vec<u8>>> {
+    let mut row = Vec::new();
+    loop {
+        let available = input.fill_buf()?;
+        if available.is_empty() {
+            return Ok((!row.is_empty()).then_some(row));
+        }
+        let (piece, done) = match memchr::memchr(b'\n', available) {
+            Some(end) => (&available[..end], end + 1),
+            None => (available, available.len()),
+        };
+        if row.len() + piece.len() > max {
+            bail!(
+                "an input row is longer than {} (a URL is at most {} bytes)",
+                crate::units::format_size(max as u64),
+                MAX_URL_BYTES
+            );
+        }
+        row.extend_from_slice(piece);
+        let ended = done > piece.len();
+        input.consume(done);
+        if ended {
+            return Ok(Some(row));
+        }
+    }
 }
 
 /// The row count ClickHouse sends before a block (send_chunk_header = 1).
@@ -128,6 +158,23 @@ async fn answer_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_are_read_up_to_a_cap() {
+        let mut input: &[u8] = b"a\nbb\r\n\nlast";
+        let rows: Vec<Vec<u8>> = std::iter::from_fn(|| read_row(&mut input, 8).unwrap()).collect();
+        assert_eq!(rows, [&b"a"[..], b"bb\r", b"", b"last"]);
+        // A row over the cap fails after reading at most the cap, whatever follows.
+        let long = vec![b'x'; 1 << 20];
+        let mut reader = std::io::BufReader::with_capacity(64, &long[..]);
+        let error = read_row(&mut reader, 100).unwrap_err().to_string();
+        assert!(error.contains("longer than 100 bytes"), "{error}");
+        let consumed = long.len() - reader.buffer().len() - reader.get_ref().len();
+        assert!(
+            consumed <= 192,
+            "read {consumed} bytes of a row over the cap"
+        );
+    }
 
     #[test]
     fn chunk_headers() {

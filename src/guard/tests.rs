@@ -52,6 +52,38 @@ fn internal_literals_refused_even_when_listed() {
     assert_eq!(permissive.check_url(&url("http://127.0.0.1:9/")), Ok(()));
 }
 
+/// A name no DNS server can hold is refused before any resolver sees it, even when the very
+/// same form is on the allowlist (URL parsing maps `⑴⑵⑺.⓪.⓪.⑴` to `(1)(2)(7).0.0.(1)`).
+#[test]
+fn a_host_that_cannot_be_a_dns_name_is_refused() {
+    let target = url("http://⑴⑵⑺.⓪.⓪.⑴/");
+    let host = target.host_str().unwrap().to_owned();
+    assert_eq!(host, "(1)(2)(7).0.0.(1)");
+    for guard in [
+        Guard::restricted(vec![host.clone()], false),
+        Guard::restricted(vec![host.clone()], true),
+        Guard::open(),
+    ] {
+        assert_eq!(
+            guard.check_url(&target),
+            Err(Refused::NotDnsName(host.clone()))
+        );
+    }
+    for name in ["a_b.example", "xn--bcher-kva.example", "x.example."] {
+        assert!(is_dns_name(name), "{name}");
+    }
+    for name in [
+        "",
+        "a..b",
+        "a b",
+        "(1)",
+        &"a".repeat(64),
+        &format!("{}.x", "a.".repeat(130)),
+    ] {
+        assert!(!is_dns_name(name), "{name}");
+    }
+}
+
 #[test]
 fn wildcard_domains() {
     let guard = Guard::restricted(vec!["*.example.com".into()], false);
@@ -461,7 +493,7 @@ fn long_hosts_and_schemes_give_short_messages() {
         .to_string();
     assert!(message.len() < 500, "{} bytes", message.len());
     assert!(
-        message.contains("aaa…aaa") && message.contains("aaa.example.com` is not on"),
+        message.contains("aaa…aaa") && message.contains("aaa.example.com` cannot be a DNS name"),
         "{message}"
     );
     let message = guard

@@ -156,3 +156,22 @@ fn a_cursor_in_the_path_is_one_segment() {
         stderr(&output)
     );
 }
+
+/// A URL no request can carry (a 200 KB cursor) fails at once, naming the limit, and is never
+/// sent or retried.
+#[test]
+fn a_cursor_that_makes_the_url_too_long_fails_at_once() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events?since={cursor}");
+    let cursor = "c".repeat(200 << 10);
+    let output = records_fetch(&url, &["--cursor-stdin"])
+        .stdin(format!("{{\"c\":\"{cursor}\"}}\n"))
+        .run();
+    let message = assert_failed(&output);
+    assert!(
+        message.contains("failed after 1 attempt in")
+            && message.contains("more than the 65534 a request can carry"),
+        "{message}"
+    );
+    assert!(server.requests().is_empty());
+}

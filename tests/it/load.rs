@@ -615,3 +615,40 @@ fn a_slow_clickhouse_ends_at_clickhouse_timeout() {
         "{message}"
     );
 }
+
+/// A 200 whose body is ClickHouse's exception (what a server that streams progress early sends
+/// when the statement fails afterwards) is a failure, not a success: `astro init` reads the
+/// body of every statement, and astro asks every answer to wait for the end of the statement
+/// (`http_wait_end_of_query = 1`, `send_progress_in_http_headers = 0`), so that a server
+/// reports such a failure with an error status in the first place.
+#[test]
+fn a_200_that_carries_an_exception_is_a_failure() {
+    let exception = |text: &str| Reply::Http(200, vec![], text.as_bytes().to_vec());
+    let clickhouse = ApiServer::start(
+        vec![
+            Reply::Http(200, vec![], b"0\n".to_vec()), // EXISTS TABLE: no ledger yet
+            exception("Code: 62. DB::Exception: Syntax error: failed at position 1\n"),
+        ],
+        Reply::clickhouse_ok(),
+    );
+    let output = astro(&["init", "--clickhouse-url", &clickhouse.url("/")]);
+    let message = assert_one_line_failure(&output);
+    assert!(
+        message.contains("applying sql/01_database.sql") && message.contains("Code: 62"),
+        "{message}"
+    );
+    for request in clickhouse.requests() {
+        assert_eq!(request.param("http_wait_end_of_query"), Some("1"));
+        assert_eq!(request.param("send_progress_in_http_headers"), Some("0"));
+    }
+    let clickhouse = ApiServer::always(exception(
+        "Code: 241. DB::Exception: Memory limit (total) exceeded (MEMORY_LIMIT_EXCEEDED) (version 25.8.1.1 (official build))\n",
+    ));
+    let output = load(
+        &api(),
+        &clickhouse.url("/"),
+        &["--clickhouse-attempts", "1"],
+    );
+    let message = assert_one_line_failure(&output);
+    assert!(message.contains("Code: 241"), "{message}");
+}

@@ -464,19 +464,22 @@ impl Astro {
         self
     }
 
-    /// Runs to the end: the input written whole, then the exit status and all of both outputs.
+    /// Runs to the end: the input written (in a thread, while the outputs are read), then the
+    /// exit status and all of both outputs. astro may stop reading early (a refused input): the
+    /// rest of the input is then dropped, as ClickHouse's would be.
     pub fn run(mut self) -> Output {
         let Some(input) = self.stdin.take() else {
             return self.command.output().expect("run astro");
         };
         let mut child = self.spawn();
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(&input)
-            .expect("write astro's stdin");
-        child.wait_with_output().expect("wait for astro")
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        let writer = thread::spawn(move || match stdin.write_all(&input) {
+            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {}
+            other => other.expect("write astro's stdin"),
+        });
+        let output = child.wait_with_output().expect("wait for astro");
+        writer.join().expect("the stdin writer");
+        output
     }
 
     /// Started with all three streams piped, for a test that talks to the process as it runs

@@ -341,3 +341,14 @@ fn the_guarded_udf_never_uses_a_proxy() {
         "resolved by the guard itself: {message}"
     );
 }
+
+/// A row longer than any URL (10 MB here) fails the block at once, naming the limit; astro
+/// stops reading it at the cap instead of holding it.
+#[test]
+fn a_row_longer_than_any_url_fails_at_once() {
+    let mut input = b"1\nhttp://127.0.0.1/".to_vec();
+    input.extend(std::iter::repeat_n(b'a', 10 << 20));
+    input.push(b'\n');
+    let output = loopback_udf(&[]).stdin(input).run();
+    assert_failed_with(&output, "an input row is longer than 128.0 KiB");
+}

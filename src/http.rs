@@ -530,13 +530,11 @@ fn redirect_target(response: &Response, current: &Url) -> Option<Result<Url, Red
     if !matches!(response.status().as_u16(), 301 | 302 | 303 | 307 | 308) {
         return None;
     }
-    let location = response.headers().get(LOCATION)?;
+    let location = crate::text::header_text(response.headers().get(LOCATION)?.as_bytes());
     Some(
-        location
-            .to_str()
-            .ok()
-            .and_then(|location| current.join(location).ok())
-            .ok_or(RedirectRefused::BadLocation),
+        current
+            .join(&location)
+            .map_err(|_| RedirectRefused::BadLocation),
     )
 }
 

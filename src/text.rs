@@ -1,5 +1,5 @@
-//! Small helpers for the text astro prints: a long value cut to a length with its ends kept,
-//! and a count with its noun ("1 attempt", "3 attempts").
+//! Small helpers for text: a long value cut to a length with its ends kept, a count with its
+//! noun ("1 attempt", "3 attempts"), and a header's bytes read as text.
 
 /// `text` cut to at most `max_chars` characters by replacing its middle with `…`, so a URL
 /// keeps its scheme and host and the end of its path or query. Cuts fall on character
@@ -36,6 +36,15 @@ pub(crate) fn one_or_many<'a>(count: usize, one: &'a str, many: &'a str) -> &'a 
     if count == 1 { one } else { many }
 }
 
+/// A header's bytes as text, whatever they are: UTF-8 when they are, else Latin-1 (every byte
+/// one character), as browsers read them. A header that is not ASCII is still read.
+pub(crate) fn header_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +65,13 @@ mod tests {
         assert_eq!(shorten("日本語のテキスト", 4), "日本…ト");
         let long = "x".repeat(10 << 20);
         assert_eq!(shorten(&long, 200).chars().count(), 200);
+    }
+
+    #[test]
+    fn headers_read_as_utf8_else_latin1() {
+        assert_eq!(header_text("café".as_bytes()), "café");
+        assert_eq!(header_text(b"caf\xe9"), "café");
+        assert_eq!(header_text(b"\xff\x80"), "\u{ff}\u{80}");
     }
 
     #[test]

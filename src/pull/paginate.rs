@@ -276,7 +276,7 @@ fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>
 /// as Latin-1, as browsers do, so that an unreadable header never reads as "no next page".
 pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, PageError>> {
     for header in headers.get_all(LINK) {
-        let text = lenient_text(header.as_bytes());
+        let text = crate::text::header_text(header.as_bytes());
         for (target, params) in links(&text) {
             let is_next = params.iter().any(|(name, value)| {
                 name.eq_ignore_ascii_case("rel")
@@ -293,14 +293,6 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
         }
     }
     None
-}
-
-/// A header's bytes as text: UTF-8 when they are, else Latin-1 (every byte one character).
-fn lenient_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => std::borrow::Cow::Borrowed(text),
-        Err(_) => std::borrow::Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
-    }
 }
 
 /// The links of one Link header value: `<target>; name=value; name="quoted, value", <...>`.

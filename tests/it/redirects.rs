@@ -29,3 +29,19 @@ fn redirects_beyond_the_limit_fail_at_once() {
     // The first request and three redirects followed; the fourth is refused unsent.
     assert_eq!(server.requests().len(), 4);
 }
+
+/// A Location header that is not ASCII (raw UTF-8) is followed, as browsers follow it.
+#[test]
+fn a_location_that_is_not_ascii_is_followed() {
+    let server = ApiServer::start(
+        vec![Reply::redirect("/astros/café.json")],
+        Reply::ok(crate::support::normal_body()),
+    );
+    let output = astro(&["fetch", "--url", &server.url("/astros.json")]);
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::support::stderr(&output)
+    );
+    assert_eq!(server.requests()[1].path, "/astros/caf%C3%A9.json");
+}

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from api_server import ApiServer, Reply, astros_body, astros_reply
+from astro_dev.api_server import ApiServer, Reply, astros_body, astros_reply
 
 
 def get(url, timeout=5):

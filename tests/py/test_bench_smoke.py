@@ -9,13 +9,12 @@ no typed RowBinary row)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import embedded
+from astro_dev import embedded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -90,9 +89,8 @@ def binary_has_rowbinary() -> bool:
 
 def test_bench_quick_prints_every_row(tmp_path):
     out_json = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["tools", "tests/py"])}
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out_json)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"python -m bench --quick failed:\n{proc.stdout}\n{proc.stderr}"
     table = proc.stdout
     rowbinary = binary_has_rowbinary()

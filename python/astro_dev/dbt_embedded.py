@@ -1,14 +1,13 @@
-#!/usr/bin/env python3
 """Run dbt for astro, on the embedded engine (chDB) by default: the bridge dbt-clickhouse lacks.
 
-    .venv/bin/python tools/dbt_embedded.py build                      # embedded, ASTRO_DB
-    .venv/bin/python tools/dbt_embedded.py build --vars '{ingest: true}'
-    .venv/bin/python tools/dbt_embedded.py debug --target server      # the Docker server (http)
+    .venv/bin/python -m astro_dev.dbt_embedded build                  # embedded, ASTRO_DB
+    .venv/bin/python -m astro_dev.dbt_embedded build --vars '{ingest: true}'
+    .venv/bin/python -m astro_dev.dbt_embedded debug --target server  # the Docker server (http)
 
 Any dbt command line works; flags given explicitly win over these defaults (set through dbt's own
 environment variables, so commands without such flags are unaffected):
     DBT_PROJECT_DIR=<repo>/dbt   DBT_PROFILES_DIR=<repo>/dbt   DBT_TARGET=embedded
-    ASTRO_DB=<repo>/.astro/db    (the embedded database, as for tools/astro_db.py)
+    ASTRO_DB=<repo>/.astro/db    (the embedded database, as for astro_dev.astro_db)
 and, like astro_db.py's --user-scripts/--functions (the tests use them to run another build):
     ASTRO_USER_SCRIPTS=<repo>/user_scripts   ASTRO_FUNCTIONS=<repo>/clickhouse_config/functions
 The exit status is dbt's: 0 success, 1 a model or test failed, 2 dbt itself failed.
@@ -21,16 +20,16 @@ teaches dbt-clickhouse one more driver value and nothing else:
 
   * profiles.yml, target `embedded`: `driver: chdb`, `host: <database directory>`.
   * ChChdbClient = ChHttpClient with one method replaced, _create_client(), which opens the chdb
-    client on that directory with the engine config tools/embedded.py writes (user_scripts_path,
+    client on that directory with the engine config astro_dev.embedded writes (user_scripts_path,
     UDF config), as chdb_options={"config-file": ...}: the same config file as
-    tools/astro_db.py, so `executable('astro fetch', ...)` in the ingest hook finds the binary.
+    astro_dev.astro_db, so `executable('astro fetch', ...)` in the ingest hook finds the binary.
   * get_db_client(), as imported by dbt.adapters.clickhouse.connections, is wrapped: `driver:
     chdb` gets ChChdbClient; every other driver goes to the original function untouched, so the
     `server` target behaves exactly as with plain `dbt`.
 Plain `dbt` on the embedded target stops with "Unrecognized ClickHouse driver chdb" (not silently
 on a server).
 
-  * The same lock as tools/embedded.py's Database (`<db>.lock`, exclusive flock): taken before
+  * The same lock as astro_dev.embedded's Database (`<db>.lock`, exclusive flock): taken before
     the engine opens and held until dbt exits, so dbt and `make sql` (or a test, or another dbt)
     never hold the database at once; the later one stops with one line naming the holder's pid
     (exit status 2, like any other dbt failure to start).
@@ -43,7 +42,7 @@ _create_client); install() checks they are there and fails loudly otherwise.
 
 Removing it, once dbt-clickhouse ships its own `driver: chdb`: set the embedded target in
 dbt/profiles.yml to that driver's keys (the database path from ASTRO_DB, and the engine config:
-tools/embedded.py's chdb_options() or config_path() give the file), delete this file and call
+astro_dev.embedded's chdb_options() or config_path() give the file), delete this file and call
 dbt directly in the Makefile (`dbt <args> --project-dir dbt --profiles-dir dbt --target embedded`),
 and in tests/py/dbt_helpers.py.
 """
@@ -54,9 +53,8 @@ import os
 import sys
 from pathlib import Path
 
-# tools/embedded.py: the engine config shared with astro_db.py (tools/ is on sys.path when
-# Python runs this script, and in the tests through pytest.ini).
-import embedded
+# The engine config and the lock shared with astro_db.
+from . import embedded
 
 DRIVER = "chdb"
 DBT_DIR = embedded.REPO_ROOT / "dbt"
@@ -93,7 +91,7 @@ def check_versions(installed: dict[str, str | None]) -> None:
         minor = _minor(version)
         if minor < low or (high is not None and minor >= high):
             raise UnsupportedVersion(
-                f"astro: the embedded dbt target (tools/dbt_embedded.py) supports {package} "
+                f"astro: the embedded dbt target (astro_dev.dbt_embedded) supports {package} "
                 f"{wanted}, not {version}; the server target works with plain dbt "
                 "(dbt ... --target server), or install the pinned versions with make venv")
 
@@ -143,7 +141,7 @@ def install() -> None:
         return
     if original is not dbclient.get_db_client or not hasattr(ChHttpClient, "_create_client"):
         raise RuntimeError("dbt-clickhouse internals changed (get_db_client/ChHttpClient): "
-                           "update or remove tools/dbt_embedded.py")
+                           "update or remove python/astro_dev/dbt_embedded.py")
 
     class ChChdbClient(ChHttpClient):
         """dbt-clickhouse's HTTP client wrapper over clickhouse-connect's in-process chdb client."""

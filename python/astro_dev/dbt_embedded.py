@@ -10,7 +10,9 @@ environment variables, so commands without such flags are unaffected):
     ASTRO_DB=<repo>/.astro/db    (the embedded database, as for astro_dev.astro_db)
 and, like astro_db.py's --user-scripts/--functions (the tests use them to run another build):
     ASTRO_USER_SCRIPTS=<repo>/user_scripts   ASTRO_FUNCTIONS=<repo>/clickhouse_config/functions
-The exit status is dbt's: 0 success, 1 a model or test failed, 2 dbt itself failed.
+dbt runs in this process through dbtRunner, dbt's documented programmatic entry point. The exit
+status is the one dbt's own command line gives: 0 success, 1 a model or test failed, 2 dbt itself
+failed (exit_status()).
 
 Why a bridge. dbt-clickhouse 1.10 picks its client in dbclient.get_db_client() and knows only the
 drivers `http` and `native`. clickhouse-connect (1.6 and later) has an in-process client,
@@ -129,6 +131,15 @@ def _target(argv: list[str]) -> str:
     return os.environ.get("DBT_TARGET", "embedded")
 
 
+def exit_status(result) -> int:
+    """The exit status dbt's own command line gives for this dbtRunnerResult: 0 success, 1 dbt ran
+    and a model or test failed (a result, no exception), 2 dbt itself failed (an exception: the
+    command line, the project, the connection)."""
+    if result.success:
+        return 0
+    return 1 if result.exception is None else 2
+
+
 def install() -> None:
     """Teach dbt-clickhouse the driver `chdb` (idempotent). See the module docstring."""
     import clickhouse_connect
@@ -195,14 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             print(ex, file=sys.stderr)
             return 2
     install()
-    from dbt.cli.main import cli
+    from dbt.cli.exceptions import DbtInternalException, DbtUsageException
+    from dbt.cli.main import dbtRunner
 
-    try:
-        cli.main(args=argv, prog_name="dbt", standalone_mode=True)
-    except SystemExit as done:
-        code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    result = dbtRunner().invoke(argv)
+    # dbt logs every failure of a command itself; a command line it cannot parse it only returns.
+    if isinstance(result.exception, (DbtUsageException, DbtInternalException)):
+        print(f"dbt: {result.exception}", file=sys.stderr)
+    return exit_status(result)
 
 
 if __name__ == "__main__":

@@ -121,14 +121,20 @@ def hold_lock(db_path: str) -> None:
         _HELD[path] = embedded.DatabaseLock(path).acquire()  # raises DatabaseInUse
 
 
-def _target(argv: list[str]) -> str:
-    """The dbt target of this command line: --target/-t, else DBT_TARGET (set by main)."""
-    for index, arg in enumerate(argv):
-        if arg in ("--target", "-t") and index + 1 < len(argv):
-            return argv[index + 1]
-        if arg.startswith("--target="):
-            return arg.split("=", 1)[1]
-    return os.environ.get("DBT_TARGET", "embedded")
+def target_of(argv: list[str]) -> str:
+    """The dbt target of this command line, in every spelling dbt's parser (click) takes:
+    `--target X`, `--target=X`, `-t X`, `-tX`; the last one given wins, as in dbt. Else
+    DBT_TARGET (set by main)."""
+    target = None
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--target", "-t"):
+            target = next(args, target)
+        elif arg.startswith("--target="):
+            target = arg.split("=", 1)[1]
+        elif arg.startswith("-t") and not arg.startswith("--"):
+            target = arg[2:]
+    return target if target is not None else os.environ.get("DBT_TARGET", "embedded")
 
 
 def exit_status(result) -> int:
@@ -196,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_DIR))
     os.environ.setdefault("DBT_TARGET", "embedded")
     os.environ["ASTRO_DB"] = str(embedded.default_db_path().resolve())
-    if _target(argv) == "embedded":
+    if target_of(argv) == "embedded":
         # Before dbt starts: an unsupported version or a database in use is one line, not a dbt
         # stack of errors.
         try:

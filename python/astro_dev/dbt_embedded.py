@@ -39,8 +39,10 @@ on a server).
 Limits. One engine path per process (chDB): while dbt runs, no other process may hold ASTRO_DB,
 so close your own session first; dbt's threads share the one engine (the profile uses threads: 1).
 Host, port, user, password, TLS and connection-pool settings have no meaning in-process and are
-ignored. The patch targets dbt-clickhouse 1.10.x internals (get_db_client, ChHttpClient,
-_create_client); install() checks they are there and fails loudly otherwise.
+ignored. The patch targets dbt-clickhouse 1.10.x internals: get_db_client (in dbclient, imported
+by connections), ChHttpClient._create_client and ChClientWrapper's _conn_settings.
+internals_problems() checks that they are there in the shape the bridge expects; install() refuses
+to patch otherwise, and tests/py/test_dbt_bridge.py fails naming what changed.
 
 Removing it, once dbt-clickhouse ships its own `driver: chdb`: set the embedded target in
 dbt/profiles.yml to that driver's keys (the database path from ASTRO_DB, and the engine config:
@@ -51,8 +53,11 @@ and in tests/py/dbt_helpers.py.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 # The engine config and the lock shared with astro_db.
@@ -146,19 +151,113 @@ def exit_status(result) -> int:
     return 1 if result.exception is None else 2
 
 
+# -- the fence around the private dbt-clickhouse internals the bridge patches ------------------
+
+def _source_tree(function) -> ast.AST | None:
+    try:
+        return ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError, SyntaxError):
+        return None
+
+
+def _is_self_attribute(node: ast.AST, name: str) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == name
+            and isinstance(node.value, ast.Name) and node.value.id == "self")
+
+
+def _parameters(function) -> list[str] | None:
+    try:
+        return list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def internals_problems(connections=None, dbclient=None, httpclient=None) -> list[str]:
+    """What differs, in dbt-clickhouse, from the private internals install() patches: one sentence
+    per difference, [] when all are as the bridge expects. The modules default to the installed
+    dbt.adapters.clickhouse.{connections,dbclient,httpclient}; tests pass altered ones."""
+    if connections is None or dbclient is None or httpclient is None:
+        from dbt.adapters.clickhouse import connections, dbclient, httpclient
+    problems = []
+
+    # 1. The client factory: dbclient.get_db_client(credentials), imported by name into
+    #    connections, whose ClickHouseConnectionManager.open() calls that name (so replacing
+    #    connections.get_db_client reroutes every connection).
+    factory = getattr(dbclient, "get_db_client", None)
+    if not callable(factory):
+        problems.append("dbclient.get_db_client is gone")
+    elif (parameters := _parameters(factory)) != ["credentials"]:
+        problems.append(f"dbclient.get_db_client takes ({', '.join(parameters or [])}), "
+                        "not (credentials)")
+    imported = getattr(connections, "get_db_client", None)
+    imported = getattr(imported, "astro_original", imported)  # install() ran in this process
+    if factory is not None and imported is not factory:
+        problems.append("connections no longer imports dbclient.get_db_client by name")
+    manager = getattr(connections, "ClickHouseConnectionManager", None)
+    tree = _source_tree(getattr(manager, "open", None))
+    if tree is None or not any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                               and node.func.id == "get_db_client" for node in ast.walk(tree)):
+        problems.append("ClickHouseConnectionManager.open() no longer calls get_db_client()")
+
+    # 2. The HTTP client wrapper: ChHttpClient, a ChClientWrapper whose _create_client(self,
+    #    credentials) returns the clickhouse-connect client, made with settings=self._conn_settings.
+    wrapper = getattr(dbclient, "ChClientWrapper", None)
+    http = getattr(httpclient, "ChHttpClient", None)
+    if not (isinstance(http, type) and isinstance(wrapper, type) and issubclass(http, wrapper)):
+        problems.append("httpclient.ChHttpClient is gone or no longer a dbclient.ChClientWrapper")
+    else:
+        create = http.__dict__.get("_create_client")
+        if create is None:
+            problems.append("ChHttpClient no longer defines _create_client()")
+        else:
+            parameters = _parameters(create)
+            if parameters != ["self", "credentials"]:
+                problems.append(f"ChHttpClient._create_client takes "
+                                f"({', '.join(parameters or [])}), not (self, credentials)")
+            tree = _source_tree(create)
+            if tree is None or not any(isinstance(node, ast.keyword) and node.arg == "settings"
+                                       and _is_self_attribute(node.value, "_conn_settings")
+                                       for node in ast.walk(tree)):
+                problems.append("ChHttpClient._create_client() no longer passes "
+                                "settings=self._conn_settings to clickhouse-connect")
+
+    # 3. ChClientWrapper.__init__ sets self._conn_settings before it calls
+    #    self._create_client(credentials) (the bridge's _create_client reads it).
+    tree = _source_tree(getattr(wrapper, "__init__", None))
+    nodes = list(ast.walk(tree)) if tree is not None else []
+    settings = [node.lineno for node in nodes
+                if _is_self_attribute(node, "_conn_settings") and isinstance(node.ctx, ast.Store)]
+    creates = [node.lineno for node in nodes
+               if isinstance(node, ast.Call) and _is_self_attribute(node.func, "_create_client")]
+    if not settings or not creates or min(settings) > min(creates):
+        problems.append("ChClientWrapper.__init__ no longer sets self._conn_settings before it "
+                        "calls self._create_client()")
+    return problems
+
+
+def internals_message(problems: list[str]) -> str:
+    """The sentence that names what changed and what to do about it."""
+    versions = installed_versions()
+    return (f"astro: dbt-clickhouse {versions.get('dbt-clickhouse')} changed the private "
+            "internals the embedded target's bridge (python/astro_dev/dbt_embedded.py) patches: "
+            + "; ".join(problems) + ". If this dbt-clickhouse has its own `driver: chdb`, remove "
+            "the bridge as its docstring says; else adapt install() to the new internals, make "
+            "internals_problems() describe them, and update SUPPORTED.")
+
+
 def install() -> None:
     """Teach dbt-clickhouse the driver `chdb` (idempotent). See the module docstring."""
     import clickhouse_connect
-    from dbt.adapters.clickhouse import connections, dbclient
+    from dbt.adapters.clickhouse import connections
     from dbt.adapters.exceptions import FailedToConnectError
     from dbt.adapters.clickhouse.httpclient import ChHttpClient
 
     original = connections.get_db_client
     if getattr(original, "astro_bridge", False):
         return
-    if original is not dbclient.get_db_client or not hasattr(ChHttpClient, "_create_client"):
-        raise RuntimeError("dbt-clickhouse internals changed (get_db_client/ChHttpClient): "
-                           "update or remove python/astro_dev/dbt_embedded.py")
+    problems = internals_problems()
+    if problems:
+        raise RuntimeError(internals_message(problems))
 
     class ChChdbClient(ChHttpClient):
         """dbt-clickhouse's HTTP client wrapper over clickhouse-connect's in-process chdb client."""
@@ -193,6 +292,7 @@ def install() -> None:
         return original(credentials)
 
     get_db_client.astro_bridge = True
+    get_db_client.astro_original = original
     connections.get_db_client = get_db_client
 
 

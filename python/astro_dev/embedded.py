@@ -40,9 +40,9 @@ from xml.sax.saxutils import escape as _xml_escape
 # package is installed editable, so its files are the checkout's own.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 if not (REPO_ROOT / "sql").is_dir():
-    raise ImportError(f"astro_dev works on the files of its repository (sql/, user_scripts/, dbt/), "
-                      f"which are not around {Path(__file__).parent}: install it editable from "
-                      "the checkout (pip install -e ., as make venv does)")
+    raise ImportError(f"astro_dev works on the files of its repository (sql/, user_scripts/, "
+                      f"dbt/), which are not around {Path(__file__).parent}: install it editable "
+                      "from the checkout (pip install -e ., as make venv does)")
 SQL_DIR = REPO_ROOT / "sql"
 # Object DDL applied on both engines, in file-name order.
 SCHEMA_GLOB = "*.sql"

@@ -68,3 +68,109 @@ def test_a_server_target_spelt_short_does_not_take_the_embedded_lock(tmp_path):
     assert held.returncode == 2 and "is in use" in held.output, held.output
     assert server.returncode == 0, server.output
     assert "is in use" not in server.output, server.output
+
+
+# -- the fence around the private dbt-clickhouse internals the bridge patches --------------------
+
+def test_the_dbt_clickhouse_internals_the_bridge_patches_are_as_it_expects():
+    """Fails the day dbt-clickhouse changes get_db_client, ChHttpClient._create_client or
+    ChClientWrapper's _conn_settings, with a message naming the change and what to do."""
+    problems = dbt_embedded.internals_problems()
+    assert not problems, dbt_embedded.internals_message(problems)
+
+
+def installed():
+    from dbt.adapters.clickhouse import connections, dbclient, httpclient
+    return connections, dbclient, httpclient
+
+
+def copy(module, **replaced) -> SimpleNamespace:
+    return SimpleNamespace(**{**vars(module), **replaced})
+
+
+def the_real_create_client():
+    return installed()[2].ChHttpClient.__dict__["_create_client"]
+
+
+def test_the_fence_names_a_changed_client_factory():
+    connections, dbclient, httpclient = installed()
+
+    def get_db_client(credentials, profile):
+        return None
+
+    problems = dbt_embedded.internals_problems(
+        copy(connections, get_db_client=get_db_client),
+        copy(dbclient, get_db_client=get_db_client), httpclient)
+    assert problems == ["dbclient.get_db_client takes (credentials, profile), not (credentials)"]
+
+    def elsewhere(credentials):
+        return None
+
+    assert dbt_embedded.internals_problems(copy(connections, get_db_client=elsewhere), dbclient,
+                                           httpclient) \
+        == ["connections no longer imports dbclient.get_db_client by name"]
+
+    class ClickHouseConnectionManager:
+        @classmethod
+        def open(cls, connection):
+            return make_client(connection)  # noqa: F821 (never run: only its source is read)
+
+    assert dbt_embedded.internals_problems(
+        copy(connections, ClickHouseConnectionManager=ClickHouseConnectionManager), dbclient,
+        httpclient) == ["ClickHouseConnectionManager.open() no longer calls get_db_client()"]
+
+
+def test_the_fence_names_a_changed_http_client():
+    connections, dbclient, httpclient = installed()
+
+    class Renamed(dbclient.ChClientWrapper):
+        def _make_client(self, credentials):
+            return None
+
+    assert dbt_embedded.internals_problems(connections, dbclient,
+                                           copy(httpclient, ChHttpClient=Renamed)) \
+        == ["ChHttpClient no longer defines _create_client()"]
+
+    class OtherSettings(dbclient.ChClientWrapper):
+        def _create_client(self, credentials):
+            return connect(settings=self._settings)  # noqa: F821 (never run)
+
+    assert dbt_embedded.internals_problems(connections, dbclient,
+                                           copy(httpclient, ChHttpClient=OtherSettings)) \
+        == ["ChHttpClient._create_client() no longer passes settings=self._conn_settings to "
+            "clickhouse-connect"]
+
+    class NotAWrapper:
+        pass
+
+    assert dbt_embedded.internals_problems(connections, dbclient,
+                                           copy(httpclient, ChHttpClient=NotAWrapper)) \
+        == ["httpclient.ChHttpClient is gone or no longer a dbclient.ChClientWrapper"]
+
+
+def test_the_fence_names_settings_set_after_the_client_is_created():
+    connections, dbclient, httpclient = installed()
+
+    class ChClientWrapper:
+        def __init__(self, credentials):
+            self._client = self._create_client(credentials)
+            self._conn_settings = {}
+
+    http = type("ChHttpClient", (ChClientWrapper,), {"_create_client": the_real_create_client()})
+    problems = dbt_embedded.internals_problems(
+        connections, copy(dbclient, ChClientWrapper=ChClientWrapper),
+        copy(httpclient, ChHttpClient=http))
+    assert problems == ["ChClientWrapper.__init__ no longer sets self._conn_settings before it "
+                        "calls self._create_client()"]
+
+
+def test_install_refuses_to_patch_changed_internals(monkeypatch):
+    monkeypatch.setattr(dbt_embedded, "internals_problems",
+                        lambda: ["dbclient.get_db_client is gone"])
+    with pytest.raises(RuntimeError) as raised:
+        dbt_embedded.install()
+    message = str(raised.value)
+    assert "changed the private internals the embedded target's bridge" in message, message
+    assert "dbclient.get_db_client is gone" in message and "remove the bridge" in message, message
+    connections, _, _ = installed()
+    assert not getattr(connections.get_db_client, "astro_bridge", False)

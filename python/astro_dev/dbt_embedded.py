@@ -8,7 +8,7 @@ Any dbt command line works; flags given explicitly win over these defaults (set 
 environment variables, so commands without such flags are unaffected):
     DBT_PROJECT_DIR=<repo>/dbt   DBT_PROFILES_DIR=<repo>/dbt   DBT_TARGET=embedded
     ASTRO_DB=<repo>/.astro/db    (the embedded database, as for astro_dev.astro_db)
-and, like astro_db.py's --user-scripts/--functions (the tests use them to run another build):
+and, like astro_db's --user-scripts/--functions (the tests use them to run another build):
     ASTRO_USER_SCRIPTS=<repo>/user_scripts   ASTRO_FUNCTIONS=<repo>/clickhouse_config/functions
 dbt runs in this process through dbtRunner, dbt's documented programmatic entry point. The exit
 status is the one dbt's own command line gives: 0 success, 1 a model or test failed, 2 dbt itself

@@ -1,4 +1,4 @@
-"""Self-checks of the loopback fake API (tests/py/api_server.py) that the other tests rely on."""
+"""Self-checks of the loopback fake API (astro_dev.api_server) that the other tests rely on."""
 
 from __future__ import annotations
 

@@ -80,6 +80,11 @@ class UnsupportedVersion(RuntimeError):
     """An installed package is outside the versions the bridge supports; str() is one line."""
 
 
+class InternalsChanged(RuntimeError):
+    """dbt-clickhouse's private internals differ from what install() patches; str() is one line
+    naming the differences and what to do (internals_message)."""
+
+
 def _minor(version: str) -> tuple[int, int]:
     parts = (version.split(".") + ["0"])[:2]
     return tuple(int("".join(c for c in part if c.isdigit()) or 0) for part in parts)
@@ -257,7 +262,7 @@ def install() -> None:
         return
     problems = internals_problems()
     if problems:
-        raise RuntimeError(internals_message(problems))
+        raise InternalsChanged(internals_message(problems))
 
     class ChChdbClient(ChHttpClient):
         """dbt-clickhouse's HTTP client wrapper over clickhouse-connect's in-process chdb client."""
@@ -311,7 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         except (UnsupportedVersion, embedded.DatabaseInUse) as ex:
             print(ex, file=sys.stderr)
             return 2
-    install()
+    try:
+        install()
+    except InternalsChanged as ex:
+        print(ex, file=sys.stderr)
+        return 2
     from dbt.cli.exceptions import DbtInternalException, DbtUsageException
     from dbt.cli.main import dbtRunner
 

@@ -167,10 +167,11 @@ def test_the_fence_names_settings_set_after_the_client_is_created():
 def test_install_refuses_to_patch_changed_internals(monkeypatch):
     monkeypatch.setattr(dbt_embedded, "internals_problems",
                         lambda: ["dbclient.get_db_client is gone"])
-    with pytest.raises(RuntimeError) as raised:
+    with pytest.raises(dbt_embedded.InternalsChanged) as raised:
         dbt_embedded.install()
     message = str(raised.value)
     assert "changed the private internals the embedded target's bridge" in message, message
     assert "dbclient.get_db_client is gone" in message and "remove the bridge" in message, message
+    assert "\n" not in message
     connections, _, _ = installed()
     assert not getattr(connections.get_db_client, "astro_bridge", False)

@@ -1,7 +1,7 @@
 """astro against ClickHouse's url(), a Python executable and dlt, side by side in one run.
 
     make bench                                   # the full run (builds, makes dlt's venv)
-    PYTHONPATH=tools:tests/py .venv/bin/python -m bench --quick    # smoke run, no dlt
+    .venv/bin/python -m bench --quick            # smoke run, no dlt (from the repository root)
 
 One module per room:
     __main__.py      arguments and the order of the run (server, database, measurements, report)

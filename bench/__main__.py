@@ -1,11 +1,11 @@
 """astro against ClickHouse's url(), a Python executable and dlt, side by side (issue 14).
 
     make bench                                   # the full run: builds, makes dlt's venv
-    PYTHONPATH=tools:tests/py .venv/bin/python -m bench --quick     # smoke run, no dlt
+    .venv/bin/python -m bench --quick            # smoke run, no dlt (from the repository root)
     ... -m bench --json results.json             # also write every figure as JSON
 
 Everything runs on the embedded engine (chDB, one session for the whole run) against a loopback
-fake API (tests/py/api_server.py; answers serialised once, before timing); nothing reaches the
+fake API (astro_dev.api_server; answers serialised once, before timing); nothing reaches the
 internet. The run works in a temporary directory: a database, a user_scripts directory holding
 copies of the programs ClickHouse runs, and a copy of the UDF XML that allows the loopback host.
 The measurements and their rows are described in their modules (see bench/__init__.py); the goals
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import embedded
-from api_server import ApiServer, Reply
+from astro_dev import embedded
+from astro_dev.api_server import ApiServer, Reply
 
 from . import fixtures, large, pages, records, report, rss, small, udf
 from .common import MIB, BenchError, Run, astro_formats, machine_info, work_parent

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-import embedded
+from astro_dev import embedded
 
 MIB = 1024 * 1024
 

@@ -9,8 +9,8 @@ import shutil
 import sys
 from pathlib import Path
 
-import embedded
-from api_server import astros_body
+from astro_dev import embedded
+from astro_dev.api_server import astros_body
 
 from .common import BenchError
 

@@ -16,7 +16,7 @@ import subprocess
 import time
 from typing import Any
 
-import embedded
+from astro_dev import embedded
 
 from .common import EXEC_SETTINGS, RAW_COLUMNS, BenchError, Run, Series, fmt_ms, rotated
 from .report import Section

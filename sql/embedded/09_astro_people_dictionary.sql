@@ -1,5 +1,5 @@
 -- GENERATED from clickhouse_config/dictionaries/astro_people_dictionary.xml by
--- `python tools/astro_db.py gen-dictionary`; edit the XML, not this file.
+-- `python -m astro_dev.astro_db gen-dictionary`; edit the XML, not this file.
 -- Embedded engine only: it loads no XML dictionaries but accepts an executable DDL
 -- dictionary (a server refuses this statement and uses the XML instead). Created in
 -- `default` under the XML's name so dictGet('astro_people', ...) reads the same on both.

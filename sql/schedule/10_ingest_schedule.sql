@@ -6,8 +6,8 @@
 -- IF NOT EXISTS, not OR REPLACE: a refreshable view refreshes when it is created, so replacing it
 -- on every apply would fetch each time; a changed fetch call reaches it through astro.fetch_raw.
 -- Not applied by default on the embedded engine: it would fetch from the internet on its own
--- whenever a process holds the database. Applied by `tools/astro_db.py apply --schedule` and by
--- `astro init --schedule` (the server stack's init step).
+-- whenever a process holds the database. Applied by `python -m astro_dev.astro_db apply
+-- --schedule` and by `astro init --schedule` (the server stack's init step).
 CREATE MATERIALIZED VIEW IF NOT EXISTS astro.ingest_schedule
 REFRESH EVERY 15 MINUTE
 APPEND TO astro.raw_data

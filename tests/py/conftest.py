@@ -4,14 +4,14 @@ Nothing here reaches the internet: every test points ASTRO_API_URL at the loopba
 ClickHouse engine runs in this process, so `astro` children inherit the variable).
 
 Fixtures
-    api               a started ApiServer (tests/py/api_server.py); stopped after the test
+    api               a started ApiServer (astro_dev.api_server); stopped after the test
     api_url           api.url("/astros.json"), also exported as ASTRO_API_URL for the test
     test_functions_dir
                       a copy of clickhouse_config/functions/ whose `astro udf` command line also
                       allows 127.0.0.1 and private addresses (the fake API is on loopback; the
                       shipped XML keeps the safe default allowlist, api.open-notify.org only)
     make_db           factory: make_db(name="db", apply=True, functions_dir=...) -> an open
-                      tools.embedded.Database in tmp_path, schema applied; closed after the test
+                      astro_dev.embedded.Database in tmp_path, schema applied; closed after the test
     db                make_db() with the test UDF config (depends on api_url, so the environment
                       is set before the engine starts any child)
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-import embedded  # tools/ and tests/py/ are on sys.path by pytest.ini
-from api_server import ApiServer
+from astro_dev import embedded
+from astro_dev.api_server import ApiServer
 
 # Where the astro binary is taken from: <repo>/user_scripts (installed by `make build`).
 # ASTRO_TEST_USER_SCRIPTS overrides it (e.g. to test another build).

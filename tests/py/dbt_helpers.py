@@ -1,6 +1,6 @@
 """Run the dbt project (dbt/) on an embedded test database, in a subprocess.
 
-dbt goes through tools/dbt_embedded.py, exactly as `make dbt` does. The engine allows one holder
+dbt goes through astro_dev.dbt_embedded, exactly as `make dbt` does. The engine allows one holder
 of a database path per process, and this test process holds engines too, so dbt always runs in
 its own process: close your own Database on that path before calling run_dbt().
 
@@ -16,9 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import embedded
+from astro_dev import embedded
 
-BRIDGE = embedded.REPO_ROOT / "tools" / "dbt_embedded.py"
 DBT_DIR = embedded.REPO_ROOT / "dbt"
 
 
@@ -54,7 +53,8 @@ def run_dbt(args: list[str], db_path: Path, *, api_url: str | None = None,
         env["ASTRO_USER_SCRIPTS"] = str(user_scripts)
     if functions_dir is not None:
         env["ASTRO_FUNCTIONS"] = str(functions_dir)
-    proc = subprocess.run([sys.executable, str(BRIDGE), *args], env=env, cwd=embedded.REPO_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "astro_dev.dbt_embedded", *args], env=env,
+                          cwd=embedded.REPO_ROOT,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=timeout)
     return DbtResult(args=list(args), returncode=proc.returncode, output=proc.stdout)

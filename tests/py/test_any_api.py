@@ -8,8 +8,8 @@ import urllib.parse
 
 import pytest
 
-import embedded
-from api_server import Reply, json_reply
+from astro_dev import embedded
+from astro_dev.api_server import Reply, json_reply
 
 STRUCTURE = "id UInt64, ts DateTime64(3, ''UTC''), kind String"
 

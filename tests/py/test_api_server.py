@@ -1,4 +1,4 @@
-"""Self-checks of the loopback fake API (tests/py/api_server.py) that the other tests rely on."""
+"""Self-checks of the loopback fake API (astro_dev.api_server) that the other tests rely on."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from api_server import ApiServer, Reply, astros_body, astros_reply
+from astro_dev.api_server import ApiServer, Reply, astros_body, astros_reply
 
 
 def get(url, timeout=5):

@@ -9,13 +9,12 @@ no typed RowBinary row)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import embedded
+from astro_dev import embedded
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -90,9 +89,8 @@ def binary_has_rowbinary() -> bool:
 
 def test_bench_quick_prints_every_row(tmp_path):
     out_json = tmp_path / "bench.json"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["tools", "tests/py"])}
     proc = subprocess.run([sys.executable, "-m", "bench", "--quick", "--json", str(out_json)],
-                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"python -m bench --quick failed:\n{proc.stdout}\n{proc.stderr}"
     table = proc.stdout
     rowbinary = binary_has_rowbinary()
@@ -115,3 +113,20 @@ def test_bench_quick_prints_every_row(tmp_path):
         assert results["large"]["raw"][method]["median_s"] > 0
     assert results["records"]["insert"]["astro"]["median_s"] > 0
     assert results["pages"]["dlt_measured"] is False
+
+
+def test_the_bench_calls_executable_with_the_columns_and_settings_of_the_shipped_views():
+    """The bench writes its own executable() calls (other formats and flags than the views), with
+    copies of the views' column lists and essential SETTINGS: held equal to sql/07 and sql/08 here.
+    Read from a child run from the repository root, as `python -m bench` runs."""
+    code = ("import json; from bench.common import EXEC_SETTINGS, PEOPLE_COLUMNS, RAW_COLUMNS; "
+            "print(json.dumps([RAW_COLUMNS, PEOPLE_COLUMNS, EXEC_SETTINGS]))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    raw, people, settings = json.loads(proc.stdout)
+    fetch_raw = (embedded.SQL_DIR / "07_fetch_raw.sql").read_text()
+    fetch_people = (embedded.SQL_DIR / "08_fetch_people.sql").read_text()
+    assert f"'{raw}'" in fetch_raw, fetch_raw
+    assert f"'{people}'" in fetch_people, fetch_people
+    assert f"SETTINGS {settings}\n" in fetch_raw and f"SETTINGS {settings}\n" in fetch_people

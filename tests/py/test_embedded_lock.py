@@ -13,17 +13,15 @@ from pathlib import Path
 
 import pytest
 
-import embedded
-from api_server import Reply, astros_body
+from astro_dev import embedded
+from astro_dev.api_server import Reply, astros_body
 from conftest import USER_SCRIPTS
 from dbt_helpers import run_dbt
 
-TOOLS = embedded.REPO_ROOT / "tools"
-
-# Opens the database through tools/embedded.py, says so, and holds it until stdin closes.
+# Opens the database through astro_dev.embedded, says so, and holds it until stdin closes.
 HOLDER = textwrap.dedent("""
     import sys
-    import embedded
+    from astro_dev import embedded
     db = embedded.Database(sys.argv[1], user_scripts_dir=sys.argv[2])
     print("holding", flush=True)
     sys.stdin.read()
@@ -34,7 +32,7 @@ HOLDER = textwrap.dedent("""
 def astro_db(db_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "Q"}
     env["ASTRO_DB"] = str(db_path)
-    return subprocess.run([sys.executable, str(TOOLS / "astro_db.py"), "--user-scripts",
+    return subprocess.run([sys.executable, "-m", "astro_dev.astro_db", "--user-scripts",
                            str(USER_SCRIPTS), *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -54,8 +52,7 @@ def holder(tmp_path):
     with embedded.Database(db_path, user_scripts_dir=USER_SCRIPTS) as db:
         db.apply()
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db_path), str(USER_SCRIPTS)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(TOOLS)})
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline() == "holding\n"
         yield db_path, proc
@@ -101,7 +98,7 @@ def test_make_sql_while_dbt_holds_the_database(tmp_path, api, api_url, test_func
                ASTRO_USER_SCRIPTS=str(USER_SCRIPTS), ASTRO_FUNCTIONS=str(test_functions_dir),
                DBT_TARGET_PATH=str(tmp_path / "dbt" / "target"),
                DBT_LOG_PATH=str(tmp_path / "dbt" / "logs"), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    dbt = subprocess.Popen([sys.executable, str(TOOLS / "dbt_embedded.py"), "build", "--vars",
+    dbt = subprocess.Popen([sys.executable, "-m", "astro_dev.dbt_embedded", "build", "--vars",
                             "{ingest: true}"], env=env, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
     try:

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-import embedded
-from api_server import Reply
+from astro_dev import embedded
+from astro_dev.api_server import Reply
 
 FORMATS = ["TabSeparated", "JSONEachRow", "RowBinary", "RowBinaryWithNamesAndTypes"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 
-import embedded
-from api_server import astros_body, astros_reply
+from astro_dev import embedded
+from astro_dev.api_server import astros_body, astros_reply
 from conftest import USER_SCRIPTS
 
 CREW = [("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")]

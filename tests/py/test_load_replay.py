@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-import embedded
-from api_server import ApiServer, astros_reply
+from astro_dev import embedded
+from astro_dev.api_server import ApiServer, astros_reply
 from conftest import USER_SCRIPTS
 
 ASTRO = USER_SCRIPTS / "astro"

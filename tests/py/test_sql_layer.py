@@ -12,9 +12,8 @@ import time
 
 import pytest
 
-import dictionary
-import embedded
-from api_server import Reply, astros_body, astros_reply, json_reply
+from astro_dev import dictionary, embedded
+from astro_dev.api_server import Reply, astros_body, astros_reply, json_reply
 from conftest import USER_SCRIPTS
 
 CREW = [("ISS", "Oleg Kononenko"), ("ISS", "Nikolai Chub"), ("Tiangong", "Ye Guangfu")]
@@ -113,7 +112,7 @@ SPLITTER_CASES = [
 
 
 def test_the_python_splitter_splits_as_the_binary_does(tmp_path):
-    """tools/embedded.py keeps a splitter for ad-hoc SQL; the schema goes through the binary's.
+    """astro_dev.embedded keeps a splitter for ad-hoc SQL; the schema goes through the binary's.
     Both split every schema file and these awkward texts alike."""
     sql = tmp_path / "sql"
     sql.mkdir()
@@ -206,7 +205,7 @@ def test_creating_the_views_runs_nothing(api, api_url, tmp_path, test_functions_
 
 
 def test_dictionary_ddl_is_generated_from_the_xml():
-    assert dictionary.check_ddl_file(), "run: python tools/astro_db.py gen-dictionary"
+    assert dictionary.check_ddl_file(), "run: python -m astro_dev.astro_db gen-dictionary"
 
 
 def test_shipped_udf_xml_keeps_the_safe_default():
@@ -600,7 +599,7 @@ def test_replacing_fetch_raw_under_the_schedule_upgrades_it(db, api, api_url):
 def run_cli(tmp_path, *args, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k != "Q"}
     env.update(ASTRO_DB=str(tmp_path / "clidb"), **(env_extra or {}))
-    return subprocess.run([sys.executable, str(embedded.REPO_ROOT / "tools" / "astro_db.py"),
+    return subprocess.run([sys.executable, "-m", "astro_dev.astro_db",
                            "--user-scripts", str(USER_SCRIPTS), *args],
                           env=env, capture_output=True, text=True, timeout=60)
 

@@ -9,7 +9,7 @@ has a FIFO queue of `Reply` objects; a request takes the next one. When a path's
 the path's default reply (`set_default`) answers, else the server-wide default (given to the
 constructor; by default a 404 with a JSON body).
 
-    from api_server import ApiServer, Reply, astros_reply
+    from astro_dev.api_server import ApiServer, Reply, astros_reply
 
     with ApiServer() as api:
         api.set_default("/astros.json", astros_reply([("ISS", "Ann"), ("ISS", "Bob")]))

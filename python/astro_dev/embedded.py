@@ -7,12 +7,12 @@ UDF definitions are (user_defined_executable_functions_config), with absolute pa
 `clickhouse_config/functions/*_function.xml` serves the server and the embedded engine.
 
 chDB allows one holder of a database path at a time: open, use, close. Every opener here (the
-Database class, hence tools/astro_db.py and the tests, and the dbt bridge) first takes an
+Database class, hence astro_dev.astro_db and the tests, and the dbt bridge) first takes an
 exclusive, non-blocking lock on `<db>.lock` (fcntl.flock, held while the database is open, released
 by the kernel when the process ends), so a second process fails at once with DatabaseInUse, one
 line naming the holder's pid, instead of an engine error deep inside chDB.
 
-    from embedded import Database
+    from astro_dev.embedded import Database
     with Database("/tmp/db") as db:           # writes /tmp/db.config.xml, opens the session
         db.apply()                            # sql/*.sql + sql/embedded/*.sql, in file-name order
         db.ingest()                           # sql/ingest/ingest.sql (runs `astro fetch`)
@@ -36,7 +36,13 @@ from pathlib import Path
 from typing import Iterable
 from xml.sax.saxutils import escape as _xml_escape
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The repository the package works on (python/astro_dev/embedded.py is two levels below it): the
+# package is installed editable, so its files are the checkout's own.
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if not (REPO_ROOT / "sql").is_dir():
+    raise ImportError(f"astro_dev works on the files of its repository (sql/, user_scripts/, "
+                      f"dbt/), which are not around {Path(__file__).parent}: install it editable "
+                      "from the checkout (pip install -e ., as make venv does)")
 SQL_DIR = REPO_ROOT / "sql"
 # Object DDL applied on both engines, in file-name order.
 SCHEMA_GLOB = "*.sql"
@@ -172,7 +178,7 @@ def write_config(db_path: str | os.PathLike, *, user_scripts_dir: str | os.PathL
     cfg.parent.mkdir(parents=True, exist_ok=True)
     text = (
         "<?xml version=\"1.0\"?>\n"
-        "<!-- Written by tools/embedded.py for the embedded engine (chDB); regenerated on every open. -->\n"
+        "<!-- Written by astro_dev.embedded for the embedded engine (chDB); regenerated on every open. -->\n"
         "<clickhouse>\n"
         f"    <user_scripts_path>{_xml_escape(str(scripts))}/</user_scripts_path>\n"
         "    <user_defined_executable_functions_config>"
@@ -314,7 +320,7 @@ class Database:
         self._session = None
         self._lock = DatabaseLock(self.path).acquire()  # raises DatabaseInUse, before any engine
         try:
-            from chdb import session  # imported late: `astro_db.py --help` needs no engine
+            from chdb import session  # imported late: `astro_db --help` needs no engine
 
             self.conn_str = connection_string(self.path, user_scripts_dir=user_scripts_dir,
                                               functions_dir=functions_dir)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The corpus that holds astro's JSON scanner (src/json.rs) equal to ClickHouse's JSON functions.
 
 Each case is a document; ClickHouse (chDB, in-process) decides whether it is valid, the way the
@@ -7,8 +6,9 @@ materialized view reads it: `isValidJSON(doc)` and, where the document has a `pe
 document isValidJSON refuses must extract nothing), or this script fails. The rapidjson fallback
 (`allow_simdjson = 0`) is recorded too, for information only: the MV runs with the default.
 
-    tools/json_corpus.py           rewrite tests/data/json/corpus.jsonl
-    tools/json_corpus.py --check   exit 1 if a verdict differs from the file (a chDB upgrade)
+    python -m astro_dev.json_corpus           rewrite tests/data/json/corpus.jsonl
+    python -m astro_dev.json_corpus --check   exit 1 if a verdict differs from the file (a chDB
+                                              upgrade)
 
 One line per case: name, doc_b64, clickhouse_valid, rapidjson_valid, and where it applies
 `clickhouse_people` (ClickHouse's reading of /people as [craft, name] pairs), `records` (the
@@ -19,11 +19,12 @@ stricter than ClickHouse (the Rust test in src/json.rs checks both directions).
 import base64
 import json
 import sys
-from pathlib import Path
 
 import chdb
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "json" / "corpus.jsonl"
+from .embedded import REPO_ROOT
+
+CORPUS = REPO_ROOT / "tests" / "data" / "json" / "corpus.jsonl"
 
 P = b'{"message":"success","people":[{"craft":"ISS","name":"A"}],"x":'
 
@@ -260,7 +261,8 @@ def main() -> int:
                 name = json.loads(line)["name"]
                 if old_by_name.get(name) != line:
                     print(f"differs: {name}", file=sys.stderr)
-            print(f"{CORPUS} is out of date with chDB {chdb.__version__}; run {sys.argv[0]}", file=sys.stderr)
+            print(f"{CORPUS} is out of date with chDB {chdb.__version__}; run python -m "
+                  "astro_dev.json_corpus", file=sys.stderr)
             return 1
         return 0
     CORPUS.parent.mkdir(parents=True, exist_ok=True)

@@ -1,15 +1,15 @@
-#!/usr/bin/env python3
 """Drive the embedded astro database (chDB) from the command line; used by the Makefile.
 
-    astro_db.py apply [--schedule]     create the schema (idempotent); --schedule adds the
+    python -m astro_dev.astro_db COMMAND   (.venv/bin/python, which make venv sets up)
+
+    apply [--schedule]                 create the schema (idempotent); --schedule adds the
                                        refreshable MV that ingests on its own (internet!)
-    astro_db.py ingest                 apply the schema if missing, then one ingest
+    ingest                             apply the schema if missing, then one ingest
                                        (INSERT INTO astro.raw_data SELECT * FROM astro.fetch_raw);
                                        prints "N people in space now (fetch of SOURCE at T)"
                                        from astro.people_now on stderr
-    astro_db.py sql [QUERY...]         one query (from argv, else env Q); TabSeparated to stdout
-    astro_db.py gen-dictionary [--check]
-                                       regenerate sql/embedded/*dictionary.sql from the XML
+    sql [QUERY...]                     one query (from argv, else env Q); TabSeparated to stdout
+    gen-dictionary [--check]           regenerate sql/embedded/*dictionary.sql from the XML
                                        (--check: exit 1 if the file is stale)
 
 The database directory is $ASTRO_DB (default <repo>/.astro/db) or --db PATH. The astro binary is
@@ -25,8 +25,7 @@ import argparse
 import os
 import sys
 
-# The script's own directory (tools/) is on sys.path when Python runs a script.
-from embedded import Database, DatabaseInUse, QueryError, default_db_path
+from .embedded import Database, DatabaseInUse, QueryError, default_db_path
 
 # The ingest summary: the count from astro.people_now, the fetch from astro.latest_fetch (the
 # view people_now is defined by), so the line says 0 after an answer listing nobody. Fetches tied
@@ -41,7 +40,8 @@ FROM astro.latest_fetch
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="astro_db.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m astro_dev.astro_db",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", help="database directory (default: $ASTRO_DB or .astro/db)")
     parser.add_argument("--user-scripts", help="directory holding the astro binary")
     parser.add_argument("--functions", help="directory of *_function.xml UDF definitions")
@@ -57,12 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "gen-dictionary":
-        import dictionary
+        from . import dictionary
         if args.check:
             if dictionary.check_ddl_file():
                 return 0
-            print(f"astro_db: {dictionary.DICTIONARY_DDL} is stale; run: python tools/astro_db.py "
-                  "gen-dictionary", file=sys.stderr)
+            print(f"astro_db: {dictionary.DICTIONARY_DDL} is stale; run: "
+                  "python -m astro_dev.astro_db gen-dictionary", file=sys.stderr)
             return 1
         print(dictionary.write_ddl_file())
         return 0

@@ -1,7 +1,7 @@
 """One dictionary definition, two engines: the XML under clickhouse_config/dictionaries/ is the
 source of truth (the server loads it); the embedded engine loads no XML dictionaries, so its DDL
-twin in sql/embedded/ is generated from the XML by `ddl_from_xml` (`astro_db.py gen-dictionary`
-writes the file; the tests fail if the file and the XML drift).
+twin in sql/embedded/ is generated from the XML by `ddl_from_xml` (`python -m
+astro_dev.astro_db gen-dictionary` writes the file; the tests fail if the file and the XML drift).
 
 The embedded DDL dictionary is created in the `default` database under the XML dictionary's
 name, so `dictGet('astro_people', ...)` is the same SQL on both engines (an unqualified name
@@ -13,7 +13,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from embedded import DICTIONARIES_DIR, EMBEDDED_DIR, sql_string
+from .embedded import DICTIONARIES_DIR, EMBEDDED_DIR, sql_string
 
 DICTIONARY_XML = DICTIONARIES_DIR / "astro_people_dictionary.xml"
 DICTIONARY_DDL = EMBEDDED_DIR / "09_astro_people_dictionary.sql"
@@ -81,7 +81,7 @@ def render_ddl_file(xml_path: Path = DICTIONARY_XML) -> str:
     """The full text of sql/embedded/09_astro_people_dictionary.sql."""
     header = (
         "-- GENERATED from clickhouse_config/dictionaries/astro_people_dictionary.xml by\n"
-        "-- `python tools/astro_db.py gen-dictionary`; edit the XML, not this file.\n"
+        "-- `python -m astro_dev.astro_db gen-dictionary`; edit the XML, not this file.\n"
         "-- Embedded engine only: it loads no XML dictionaries but accepts an executable DDL\n"
         "-- dictionary (a server refuses this statement and uses the XML instead). Created in\n"
         "-- `default` under the XML's name so dictGet('astro_people', ...) reads the same on both.\n"

@@ -10,7 +10,7 @@
 //!
 //! # What ClickHouse accepts (chDB 26.9.2.1, the default `allow_simdjson = 1`)
 //!
-//! Each fact is a case of `tests/data/json/corpus.jsonl`, which `tools/json_corpus.py` computes
+//! Each fact is a case of `tests/data/json/corpus.jsonl`, which `python -m astro_dev.json_corpus` computes
 //! with chDB and a test below holds this scanner equal to (`tests/py/test_json_corpus.py` holds
 //! the corpus equal to the installed engine). "Refused" means `isValidJSON(doc) = 0` and also
 //! `JSONLength(doc) = 0` and an empty

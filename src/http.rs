@@ -1,4 +1,4 @@
-//! The HTTP client: one GET with retry ([`crate::retry`]), a per-attempt timeout inside the
+//! The HTTP client: one GET (or POST) with retry ([`crate::retry`]), a per-attempt timeout inside the
 //! whole budget, a size cap, redirects followed by hand (each hop checked by the guard, request
 //! headers only ever sent to the origin they were configured for), and a classification of
 //! every failure as worth retrying or not. It knows nothing of what the answer should hold.
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use thiserror::Error;
 use url::Url;
@@ -96,6 +96,10 @@ pub(crate) enum AttemptError {
     TimedOut { limit: Duration, bound: TimeBound },
     #[error("the answer was cut short")]
     Interrupted(#[source] reqwest::Error),
+    /// The body is not valid in the encoding its Content-Encoding declares (gzip, deflate,
+    /// br, zstd): a cut or garbled body, asked for again like a cut one.
+    #[error("the answer does not decode in its Content-Encoding")]
+    BadEncoding(#[source] reqwest::Error),
     /// The peer's HTTP framing is broken (a malformed chunk, a header block over the limit):
     /// the same server sends the same bytes again.
     #[error("the answer is not valid HTTP")]
@@ -212,6 +216,8 @@ pub(crate) enum RedirectRefused {
     TooMany { max: usize, flag: &'static str },
     #[error("the Location header is not a valid URL")]
     BadLocation,
+    #[error("HTTP {0} would repeat the POST as a GET without its body; give the final URL")]
+    PostToGet(u16),
 }
 
 impl Retryable for AttemptError {
@@ -220,6 +226,7 @@ impl Retryable for AttemptError {
             AttemptError::Connect(_)
             | AttemptError::TimedOut { .. }
             | AttemptError::Interrupted(_)
+            | AttemptError::BadEncoding(_)
             | AttemptError::Request(_) => true,
             AttemptError::Status { status, .. } => is_retryable_status(*status),
             // A certificate the platform does not trust stays untrusted on the next attempt.
@@ -350,6 +357,7 @@ impl Client {
     pub(crate) async fn fetch(
         &self,
         url: &Url,
+        body: Option<&[u8]>,
         shared: Option<&Shared>,
     ) -> Result<Fetched, FetchError> {
         let shown = shown_url(url);
@@ -369,7 +377,7 @@ impl Client {
                 };
                 let mut taken = 0;
                 let result =
-                    tokio::time::timeout(limit, self.attempt(url, shared, &mut taken)).await;
+                    tokio::time::timeout(limit, self.attempt(url, body, shared, &mut taken)).await;
                 if let Some(shared) = shared
                     && !matches!(result, Ok(Ok(_)))
                 {
@@ -408,6 +416,7 @@ impl Client {
     async fn attempt(
         &self,
         url: &Url,
+        body: Option<&[u8]>,
         shared: Option<&Shared>,
         taken: &mut u64,
     ) -> Result<Received, AttemptError> {
@@ -425,10 +434,20 @@ impl Client {
         let mut redirects = 0;
         let mut response = loop {
             let with_headers = current.origin() == headers_origin;
-            let response = self.send(&current, with_headers).await?;
+            let response = self.send(&current, body, with_headers).await?;
             let Some(next) = redirect_target(&response, &current) else {
                 break response;
             };
+            // 307 and 308 repeat a POST as it was; 301, 302 and 303 would turn it into a GET
+            // without its body, another request than the one asked for.
+            if body.is_some() && !matches!(response.status().as_u16(), 307 | 308) {
+                return Err(AttemptError::Redirect {
+                    to: next
+                        .as_ref()
+                        .map_or_else(|_| shown_url(&current), shown_url),
+                    reason: RedirectRefused::PostToGet(response.status().as_u16()),
+                });
+            }
             let refuse = |to: &Url, reason| AttemptError::Redirect {
                 to: shown_url(to),
                 reason,
@@ -498,13 +517,26 @@ impl Client {
     /// Sends one GET. A pooled keep-alive connection that the server closed while idle fails
     /// before any answer arrives; that is not the server's answer, so the request goes once
     /// more at once on a new connection, and the retry loop never sees it.
-    async fn send(&self, url: &Url, with_headers: bool) -> Result<Response, AttemptError> {
+    async fn send(
+        &self,
+        url: &Url,
+        body: Option<&[u8]>,
+        with_headers: bool,
+    ) -> Result<Response, AttemptError> {
         let mut target = url.clone();
         if with_headers && let Some((name, value)) = &self.credentials.query {
             target.query_pairs_mut().append_pair(name, value);
         }
         let request = || {
-            let mut request = self.client.get(target.clone());
+            let mut request = match body {
+                None => self.client.get(target.clone()),
+                Some(b"") => self.client.post(target.clone()),
+                Some(body) => self
+                    .client
+                    .post(target.clone())
+                    .header(CONTENT_TYPE, "application/json")
+                    .body(body.to_vec()),
+            };
             if with_headers {
                 request = request.headers(self.credentials.headers.clone());
             }
@@ -566,7 +598,12 @@ fn classify_request_error(error: reqwest::Error) -> AttemptError {
 
 fn classify_body_error(error: reqwest::Error) -> AttemptError {
     let error = error.without_url();
-    if is_malformed(&error) {
+    // reqwest calls every body error a decode error once it decompresses; the connection's
+    // own failures carry hyper's error, a body that does not decompress does not.
+    let from_the_connection = find_source::<hyper::Error>(&error).is_some();
+    if error.is_decode() && !from_the_connection {
+        AttemptError::BadEncoding(error)
+    } else if is_malformed(&error) {
         AttemptError::Malformed(error)
     } else {
         AttemptError::Interrupted(error)

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::json::{self, Pointer};
 use crate::rows::format::{Format, write_binary_string, write_json_line, write_tsv_escaped};
 use crate::rows::{Column, Timestamp, column};
-use crate::validate::{Answer, Invalid, Required, Shape, shown};
+use crate::validate::{Answer, Invalid, RecordsAt, Required, Shape, shown};
 
 /// The flagship source, used when neither `--url` nor `ASTRO_API_URL` is given.
 pub(crate) const DEFAULT_API_URL: &str = "http://api.open-notify.org/astros.json";
@@ -29,13 +29,15 @@ pub(crate) const PEOPLE_COLUMNS: &[Column] = &[
 /// record a person, whatever rows are printed.
 pub(crate) fn shape() -> Shape {
     Shape {
-        records: Some(Pointer::parse("/people").expect("a valid pointer")),
+        records: Some(RecordsAt::Array(
+            Pointer::parse("/people").expect("a valid pointer"),
+        )),
         require: vec![Required {
             pointer: Pointer::parse("/message").expect("a valid pointer"),
             value: serde_json::Value::from("success"),
         }],
         record_check: Some(check_person),
-        page_value: None,
+        page_values: Vec::new(),
         every_object: false,
     }
 }

@@ -1,7 +1,8 @@
 //! What an answer must hold before anything is printed: valid JSON as ClickHouse reads it
-//! ([`crate::json`]), the records at a JSON Pointer (an array of objects), the values
-//! `--require` asks for, and whatever check a row type makes of each record (the person rows
-//! of [`crate::open_notify`] need a string `craft` and `name`).
+//! ([`crate::json`]), the records at a JSON Pointer (an array of objects, `--records`, or one
+//! object, `--record`: an answer never changes meaning with its shape), the values `--require`
+//! asks for, and whatever check a row type makes of each record (the person rows of
+//! [`crate::open_notify`] need a string `craft` and `name`).
 
 use thiserror::Error;
 
@@ -11,15 +12,41 @@ use crate::json::{self, Document, JsonError, Pointer, Records, Wanted};
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
     /// Where the records are; `None`: any JSON value (the UDF).
-    pub(crate) records: Option<Pointer>,
+    pub(crate) records: Option<RecordsAt>,
     /// Values that must be there, equal to these.
     pub(crate) require: Vec<Required>,
     /// A check of each record (its index, its compact text), for rows that need fields of it.
     pub(crate) record_check: Option<RecordCheck>,
-    /// A value a page must yield when it has one (a next-page URL, a cursor).
-    pub(crate) page_value: Option<Pointer>,
+    /// Values the pages are steered by, found in each answer when it has them (a next-page
+    /// URL or cursor, a total, a stop condition): [`Answer::page_value`] by index.
+    pub(crate) page_values: Vec<Pointer>,
     /// Refuse duplicate keys in every object (answers handed on whole).
     pub(crate) every_object: bool,
+}
+
+/// Where an answer's records are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RecordsAt {
+    /// An array of objects, each a record (`--records`).
+    Array(Pointer),
+    /// One object, the one record (`--record`).
+    One(Pointer),
+}
+
+impl RecordsAt {
+    fn pointer(&self) -> &Pointer {
+        match self {
+            RecordsAt::Array(pointer) | RecordsAt::One(pointer) => pointer,
+        }
+    }
+
+    /// The flag that set it, named in messages.
+    fn flag(&self) -> &'static str {
+        match self {
+            RecordsAt::Array(_) => "--records",
+            RecordsAt::One(_) => "--record",
+        }
+    }
 }
 
 /// A check of one record: its index in the records array and its compact JSON text.
@@ -54,7 +81,7 @@ impl Shape {
             records: None,
             require: Vec::new(),
             record_check: None,
-            page_value: None,
+            page_values: Vec::new(),
             every_object: true,
         }
     }
@@ -66,10 +93,12 @@ impl Shape {
 pub(crate) enum Invalid {
     #[error("the answer is {0}")]
     Json(#[from] JsonError),
-    #[error("the answer has no {pointer} (--records)")]
-    NoRecords { pointer: String },
-    #[error("the answer's {pointer} is {found}, not an array of records (--records)")]
+    #[error("the answer has no {pointer} ({flag})")]
+    NoRecords { pointer: String, flag: &'static str },
+    #[error("{} is {found}, not an array of records (--records)", the_answers(.pointer))]
     RecordsNotArray { pointer: String, found: String },
+    #[error("{} is {found}, not an object, the one record (--record)", the_answers(.pointer))]
+    RecordNotOne { pointer: String, found: String },
     #[error("record {index} of {pointer} is {found}, not an object")]
     RecordNotObject {
         index: usize,
@@ -78,7 +107,7 @@ pub(crate) enum Invalid {
     },
     #[error("the answer has no {pointer}, expected {expected}")]
     RequiredMissing { pointer: String, expected: String },
-    #[error("the answer's {pointer} is {found}, expected {expected}")]
+    #[error("{} is {found}, expected {expected}", the_answers(.pointer))]
     RequiredDiffers {
         pointer: String,
         found: String,
@@ -100,11 +129,30 @@ pub(crate) enum Invalid {
     },
 }
 
+/// "the answer's /x", or "the answer" itself for the empty pointer.
+fn the_answers(pointer: &str) -> String {
+    if pointer.is_empty() {
+        "the answer".to_owned()
+    } else {
+        format!("the answer's {pointer}")
+    }
+}
+
 /// A valid answer: its compact text and where its records are.
 #[derive(Debug)]
 pub(crate) struct Answer {
     document: Document,
-    has_records: bool,
+    records: AnswerRecords,
+}
+
+/// Where a valid answer's records are.
+#[derive(Debug, Clone, Copy)]
+enum AnswerRecords {
+    None,
+    /// The document's records array.
+    Array,
+    /// The document's value of this index: the one record.
+    One(usize),
 }
 
 /// The value as it may be shown in a message: short, on one line.
@@ -115,11 +163,21 @@ pub(crate) fn shown(value: &str) -> String {
 /// Validates `body` against `shape`, compacting it in place.
 pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
     let mut values: Vec<Pointer> = shape.require.iter().map(|r| r.pointer.clone()).collect();
-    if let Some(pointer) = &shape.page_value {
-        values.push(pointer.clone());
-    }
+    values.extend(shape.page_values.iter().cloned());
+    // One record is a requested value: the scanner then checks its keys like a record's.
+    let one = match &shape.records {
+        Some(RecordsAt::One(pointer)) => {
+            values.push(pointer.clone());
+            Some(values.len() - 1)
+        }
+        _ => None,
+    };
+    let array = match &shape.records {
+        Some(RecordsAt::Array(pointer)) => Some(pointer),
+        _ => None,
+    };
     let wanted = Wanted {
-        records: shape.records.as_ref(),
+        records: array,
         values: &values,
         every_object: shape.every_object,
     };
@@ -140,38 +198,56 @@ pub(crate) fn check(body: Vec<u8>, shape: &Shape) -> Result<Answer, Invalid> {
             });
         }
     }
-    if let Some(pointer) = &shape.records {
-        let records = match document.records() {
-            Some(Records::Array(records)) => records,
-            Some(Records::NotArray(found)) => {
-                return Err(Invalid::RecordsNotArray {
-                    pointer: pointer.to_string(),
-                    found: shown(found),
-                });
-            }
-            Some(Records::Missing) | None => {
-                return Err(Invalid::NoRecords {
-                    pointer: pointer.to_string(),
-                });
-            }
-        };
-        for (index, record) in records.enumerate() {
-            if !record.starts_with('{') {
-                return Err(Invalid::RecordNotObject {
-                    index,
-                    pointer: pointer.to_string(),
-                    found: shown(record),
-                });
-            }
-            if let Some(check) = shape.record_check {
-                check(index, record)?;
+    let records = match &shape.records {
+        None => AnswerRecords::None,
+        Some(at) => {
+            let no_records = || Invalid::NoRecords {
+                pointer: at.pointer().to_string(),
+                flag: at.flag(),
+            };
+            let checked = |index, record: &str| match shape.record_check {
+                Some(check) => check(index, record),
+                None => Ok(()),
+            };
+            match (at, one) {
+                (RecordsAt::One(pointer), Some(index)) => {
+                    let record = document.value(index).ok_or_else(no_records)?;
+                    if !record.starts_with('{') {
+                        return Err(Invalid::RecordNotOne {
+                            pointer: pointer.to_string(),
+                            found: shown(record),
+                        });
+                    }
+                    checked(0, record)?;
+                    AnswerRecords::One(index)
+                }
+                (RecordsAt::Array(pointer), _) | (RecordsAt::One(pointer), None) => {
+                    let records = match document.records() {
+                        Some(Records::Array(records)) => records,
+                        Some(Records::NotArray(found)) => {
+                            return Err(Invalid::RecordsNotArray {
+                                pointer: pointer.to_string(),
+                                found: shown(found),
+                            });
+                        }
+                        Some(Records::Missing) | None => return Err(no_records()),
+                    };
+                    for (index, record) in records.enumerate() {
+                        if !record.starts_with('{') {
+                            return Err(Invalid::RecordNotObject {
+                                index,
+                                pointer: pointer.to_string(),
+                                found: shown(record),
+                            });
+                        }
+                        checked(index, record)?;
+                    }
+                    AnswerRecords::Array
+                }
             }
         }
-    }
-    Ok(Answer {
-        document,
-        has_records: shape.records.is_some(),
-    })
+    };
+    Ok(Answer { document, records })
 }
 
 impl Answer {
@@ -186,26 +262,33 @@ impl Answer {
 
     /// Each record as compact JSON text, in order (none without a records pointer).
     pub(crate) fn records(&self) -> impl Iterator<Item = &str> {
-        let records = match self.document.records() {
-            Some(Records::Array(records)) if self.has_records => Some(records),
-            _ => None,
+        let (array, one) = match self.records {
+            AnswerRecords::None => (None, None),
+            AnswerRecords::Array => match self.document.records() {
+                Some(Records::Array(records)) => (Some(records), None),
+                _ => (None, None),
+            },
+            AnswerRecords::One(index) => (None, self.document.value(index)),
         };
-        records.into_iter().flatten()
+        array.into_iter().flatten().chain(one)
     }
 
     pub(crate) fn record_count(&self) -> usize {
-        match self.document.records() {
-            Some(Records::Array(records)) => records.len(),
-            _ => 0,
+        match self.records {
+            AnswerRecords::None => 0,
+            AnswerRecords::One(_) => 1,
+            AnswerRecords::Array => match self.document.records() {
+                Some(Records::Array(records)) => records.len(),
+                _ => 0,
+            },
         }
     }
 
-    /// The value of the shape's page pointer, as JSON text, when the answer has one.
-    pub(crate) fn page_value(&self, shape: &Shape) -> Option<&str> {
-        shape
-            .page_value
-            .as_ref()
-            .and_then(|_| self.document.value(shape.require.len()))
+    /// The value at the shape's page pointer `index`, as JSON text, when the answer has one.
+    pub(crate) fn page_value(&self, shape: &Shape, index: usize) -> Option<&str> {
+        (index < shape.page_values.len())
+            .then(|| self.document.value(shape.require.len() + index))
+            .flatten()
     }
 }
 
@@ -216,10 +299,10 @@ mod tests {
     #[test]
     fn generic_records_and_requirements() {
         let shape = Shape {
-            records: Some(Pointer::parse("/data/items").unwrap()),
+            records: Some(RecordsAt::Array(Pointer::parse("/data/items").unwrap())),
             require: vec![Required::parse("/ok=true").unwrap()],
             record_check: None,
-            page_value: Some(Pointer::parse("/next").unwrap()),
+            page_values: vec![Pointer::parse("/next").unwrap()],
             every_object: false,
         };
         let body = br#"{"ok": true, "data": {"items": [{"id": 1}, {"id": 2, "tags": ["a"]}]}, "next": "/p2"}"#;
@@ -229,9 +312,9 @@ mod tests {
             [r#"{"id":1}"#, r#"{"id":2,"tags":["a"]}"#]
         );
         assert_eq!(answer.record_count(), 2);
-        assert_eq!(answer.page_value(&shape), Some("\"/p2\""));
+        assert_eq!(answer.page_value(&shape, 0), Some("\"/p2\""));
         let top = Shape {
-            records: Some(Pointer::parse("").unwrap()),
+            records: Some(RecordsAt::Array(Pointer::parse("").unwrap())),
             ..Shape::any()
         };
         let answer = check(b"[{\"a\":1}]".to_vec(), &top).unwrap();
@@ -240,6 +323,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(error, "the answer's /ok is false, expected true");
+    }
+
+    /// `--record`: the value at the pointer is one object and one record; an array or a
+    /// scalar there is refused, never read as records; the empty pointer reads as "the answer".
+    #[test]
+    fn one_object_is_one_record() {
+        let shape = |pointer: &str| Shape {
+            records: Some(RecordsAt::One(Pointer::parse(pointer).unwrap())),
+            ..Shape::any()
+        };
+        let body = br#"{"message":"success","timestamp":1,"iss_position":{"latitude":"1.5","longitude":"-2"}}"#;
+        let answer = check(body.to_vec(), &shape("/iss_position")).unwrap();
+        assert_eq!(
+            answer.records().collect::<Vec<_>>(),
+            [r#"{"latitude":"1.5","longitude":"-2"}"#]
+        );
+        assert_eq!(answer.record_count(), 1);
+        let whole = check(body.to_vec(), &shape("")).unwrap();
+        assert_eq!(whole.records().collect::<Vec<_>>(), [whole.payload()]);
+        for (body, pointer, expected) in [
+            (
+                &br#"[{"a":1}]"#[..],
+                "",
+                "the answer is [{\"a\":1}], not an object, the one record (--record)",
+            ),
+            (
+                br#"{"x":[1]}"#,
+                "/x",
+                "the answer's /x is [1], not an object, the one record (--record)",
+            ),
+            (br#"{"x":1}"#, "/y", "the answer has no /y (--record)"),
+        ] {
+            assert_eq!(
+                check(body.to_vec(), &shape(pointer))
+                    .unwrap_err()
+                    .to_string(),
+                expected
+            );
+        }
+        // Its keys are checked as a record's are.
+        match check(br#"{"x":{"a":1,"a":2}}"#.to_vec(), &shape("/x")) {
+            Err(Invalid::Json(JsonError::DuplicateKey { .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        // The empty pointer with --records reads well too.
+        let array = Shape {
+            records: Some(RecordsAt::Array(Pointer::parse("").unwrap())),
+            ..Shape::any()
+        };
+        assert_eq!(
+            check(br#"{"a":1}"#.to_vec(), &array)
+                .unwrap_err()
+                .to_string(),
+            "the answer is {\"a\":1}, not an array of records (--records)"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::values::{
-    CURSOR, api_url, clickhouse_url, parse_allowed_host, parse_database, parse_param_name,
-    parse_pointer, parse_positive_duration, parse_positive_size,
+    CURSOR, api_url, clickhouse_url, parse_allowed_host, parse_database, parse_header_name,
+    parse_param_name, parse_pointer, parse_positive_duration, parse_positive_size,
 };
 use crate::commands::fetch::Output;
 use crate::json::Pointer;
@@ -166,6 +166,21 @@ pub(crate) struct FetchArgs {
     /// The cursor when the input is empty or NULL (the first load).
     #[arg(long, value_name = "VALUE", requires = "cursor_stdin")]
     pub(crate) cursor_initial: Option<String>,
+
+    /// Read the POST body from standard input: the first value of the row that executable()'s
+    /// input query sends (e.g. `(SELECT '{"query": "..."}')`), as --cursor-stdin reads its
+    /// value; how a GraphQL query with spaces reaches astro from SQL. Needs --method POST.
+    #[arg(long, conflicts_with_all = ["cursor_stdin", "body", "body_file"])]
+    pub(crate) body_stdin: bool,
+}
+
+/// The HTTP method of the requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Method {
+    #[value(name = "GET")]
+    Get,
+    #[value(name = "POST")]
+    Post,
 }
 
 /// Where the API is and how to fetch it: shared by `astro fetch` and `astro load`.
@@ -177,19 +192,56 @@ pub(crate) struct ApiArgs {
     pub(super) url: String,
 
     /// JSON Pointer (RFC 6901) to the array of records in each answer (`""` for a top-level
-    /// array). Without it: the Open Notify preset (`/people`, `message` = "success").
+    /// array). Without it or --record: the Open Notify preset (`/people`, `message` =
+    /// "success").
     #[arg(long, value_name = "POINTER", value_parser = parse_pointer)]
     pub(super) records: Option<Pointer>,
+
+    /// JSON Pointer to one object that is the one record of each answer (`--record=` for the
+    /// whole answer), e.g. /iss_position. An array there is refused, never read as records.
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer, conflicts_with = "records")]
+    pub(super) record: Option<Pointer>,
+
+    /// The HTTP method: GET, or POST for APIs that take their query in a JSON body (GraphQL,
+    /// search endpoints). POST requests are retried like GET (API reads over POST are
+    /// queries).
+    #[arg(long, value_enum, default_value = "GET", ignore_case = true)]
+    pub(super) method: Method,
+
+    /// The POST body, JSON (checked before any request), sent as application/json.
+    #[arg(long, value_name = "JSON", conflicts_with = "body_file")]
+    pub(super) body: Option<String>,
+
+    /// A file holding the POST body (JSON).
+    #[arg(long, value_name = "PATH")]
+    pub(super) body_file: Option<std::path::PathBuf>,
 
     /// A value the answer must hold, as POINTER=JSON (repeatable), e.g. /status="ok".
     #[arg(long, value_name = "POINTER=JSON", value_parser = Required::parse)]
     pub(super) require: Vec<Required>,
 
     /// Follow the pages: link-header, next-url:POINTER, cursor:POINTER:PARAM,
-    /// offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START] (dlt's paginator styles). All pages
-    /// or nothing: rows are printed once every page is fetched and valid.
+    /// cursor-body:POINTER:BODY_POINTER, offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START]
+    /// (dlt's paginator styles). All pages or nothing: rows are printed once every page is
+    /// fetched and valid. Offset and page numbers end at an empty page (a short one is not the
+    /// end), or as soon as --total records arrived.
     #[arg(long, value_name = "STYLE", value_parser = Style::parse)]
     pub(super) paginate: Option<Style>,
+
+    /// The pages end after one where this value holds, as POINTER=JSON (repeatable; any one
+    /// ends them), e.g. /has_more=false. A page without the value is an error, not an end.
+    #[arg(long, value_name = "POINTER=JSON", value_parser = Required::parse, requires = "paginate")]
+    pub(super) stop_when: Vec<Required>,
+
+    /// JSON Pointer to the total number of records the API promises (read on the first page).
+    /// Offset and page numbers stop once that many arrived; a fetch that ends with another
+    /// count fails, naming both numbers.
+    #[arg(long, value_name = "POINTER", value_parser = parse_pointer, conflicts_with = "total_header")]
+    pub(super) total: Option<Pointer>,
+
+    /// The header that states the total number of records (e.g. X-Total-Count), as --total.
+    #[arg(long, value_name = "NAME", value_parser = parse_header_name)]
+    pub(super) total_header: Option<reqwest::header::HeaderName>,
 
     /// Pages at most; reaching it fails rather than returning a truncated result.
     #[arg(long, value_name = "N", default_value_t = 1000, requires = "paginate",
@@ -428,6 +480,27 @@ pub(super) struct CredentialArgs {
     pub(super) headers_file: Option<PathBuf>,
 }
 
+impl ApiArgs {
+    /// A body goes with POST only, and a `cursor-body` paginator needs one; a body given on the
+    /// command line must be JSON (a file's is checked when it is read).
+    fn check_body(&self, body_stdin: bool) -> Result<(), String> {
+        let has_body = self.body.is_some() || self.body_file.is_some() || body_stdin;
+        if has_body && self.method != Method::Post {
+            return Err("--body, --body-file and --body-stdin need --method POST".to_owned());
+        }
+        if matches!(self.paginate, Some(Style::CursorBody { .. })) && !has_body {
+            return Err(
+                "--paginate cursor-body writes the cursor into the request body: give --method POST and --body, --body-file or --body-stdin"
+                    .to_owned(),
+            );
+        }
+        if let Some(body) = &self.body {
+            super::values::parse_json_body(body).map_err(|error| format!("--body {error}"))?;
+        }
+        Ok(())
+    }
+}
+
 impl Cli {
     /// Parses the command line; a usage error ends the process with status 2.
     pub(crate) fn parse_checked() -> Self {
@@ -445,6 +518,7 @@ impl Cli {
     pub(super) fn check(&self) -> Result<(), String> {
         match &self.command {
             Command::Fetch(args) => {
+                args.api.check_body(args.body_stdin)?;
                 let template = api_url(&args.api.url)?;
                 match (args.cursor_stdin, template.holds(CURSOR)) {
                     (true, false) => Err(format!(
@@ -464,6 +538,7 @@ impl Cli {
                 }
             }
             Command::Load(args) => {
+                args.api.check_body(false)?;
                 if api_url(&args.api.url)?.holds(CURSOR) {
                     return Err(format!(
                         "--url holds {{{CURSOR}}}, which only astro fetch --cursor-stdin fills"

@@ -7,9 +7,9 @@ use anyhow::Result;
 
 use super::args::{
     ApiArgs, ClickHouseArgs, Command, CredentialArgs, FetchArgs, InitArgs, InstallArgs, LimitArgs,
-    LoadArgs, TargetArgs, UdfArgs, UninstallArgs,
+    LoadArgs, Method, TargetArgs, UdfArgs, UninstallArgs,
 };
-use super::values::{api_url, clickhouse_url, is_default_url};
+use super::values::{api_url, clickhouse_url, is_default_url, parse_json_body};
 use crate::clickhouse_client::{self, Server};
 use crate::commands::{Job, fetch, init, install, load, udf};
 use crate::guard::Guard;
@@ -18,7 +18,7 @@ use crate::open_notify;
 use crate::pull;
 use crate::schema;
 use crate::secrets::{CredentialSources, Credentials};
-use crate::validate::Shape;
+use crate::validate::{RecordsAt, Shape};
 
 /// The environment variables of the credentials (never flags: a flag shows in `ps` and in SQL).
 const BEARER_ENV: &str = "ASTRO_BEARER_TOKEN";
@@ -73,6 +73,7 @@ fn fetch_job(args: FetchArgs) -> fetch::Job {
         format: args.format,
         output: args.output,
         cursor: args.cursor_stdin.then_some(args.cursor_initial),
+        body_stdin: args.body_stdin,
         source: source(&args.api, people),
         default_url: is_default_url(&args.api.url),
     }
@@ -161,22 +162,35 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
         .fill(&[(super::values::CURSOR, super::values::CURSOR)])
         .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) {error}"))?
         .origin();
-    let mut shape = match &args.records {
+    let record_check = people.then_some(open_notify::check_person as _);
+    let records = match (&args.records, &args.record) {
+        (Some(pointer), _) => Some(RecordsAt::Array(pointer.clone())),
+        (None, Some(pointer)) => Some(RecordsAt::One(pointer.clone())),
+        (None, None) => None,
+    };
+    let paging = pull::Paging {
+        style: args.paginate.clone(),
+        max_pages: args.max_pages,
+        stop_when: args.stop_when.clone(),
+        total: match (&args.total, &args.total_header) {
+            (Some(pointer), _) => Some(pull::Total::Pointer(pointer.clone())),
+            (None, Some(name)) => Some(pull::Total::Header(name.clone())),
+            (None, None) => None,
+        },
+    };
+    let mut shape = match records {
         None => open_notify::shape(),
         Some(records) => Shape {
-            records: Some(records.clone()),
+            records: Some(records),
             require: Vec::new(),
-            record_check: people.then_some(open_notify::check_person as _),
-            page_value: None,
+            record_check,
+            page_values: Vec::new(),
             every_object: false,
         },
     };
     shape.require.extend(args.require.iter().cloned());
-    shape.page_value = args
-        .paginate
-        .as_ref()
-        .and_then(pull::Style::pointer)
-        .cloned();
+    shape.page_values = paging.pointers();
+    let body = body(args)?;
     let credentials = credentials(&args.credentials, args.api_key_param.as_deref())?;
     let own = client(
         &args.limits,
@@ -195,19 +209,40 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
             HeaderScope::Origin(origin),
         )?)
     };
-    Ok(pull::Source {
+    let source = pull::Source {
         url,
+        post: args.method == Method::Post,
+        body,
         shape,
-        paging: args.paginate.clone().map(|style| pull::Paging {
-            style,
-            max_pages: args.max_pages,
-        }),
+        paging,
         client: own,
         foreign,
         max_elapsed: args.limits.max_elapsed,
         max_bytes: args.limits.max_bytes,
         shared: &PAGES,
-    })
+    };
+    if let Some(body) = &source.body {
+        source.check_body(body)?;
+    }
+    Ok(source)
+}
+
+/// The POST body of `--body` or `--body-file`, compact; a `cursor-body` paginator's pointer is
+/// checked to have an object to go into before any request.
+fn body(args: &ApiArgs) -> Result<Option<String>> {
+    let text = match (&args.body, &args.body_file) {
+        (Some(body), _) => body.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
+            anyhow::anyhow!(
+                "cannot read --body-file {}: {}",
+                path.display(),
+                error.kind()
+            )
+        })?,
+        (None, None) => return Ok(None),
+    };
+    let body = parse_json_body(&text).map_err(|error| anyhow::anyhow!("the body {error}"))?;
+    Ok(Some(body))
 }
 
 /// The request's credentials, from the environment and the headers file.

@@ -108,6 +108,18 @@ pub(crate) fn parse_database(text: &str) -> Result<String, String> {
     }
 }
 
+/// A header name (`--total-header`).
+pub(crate) fn parse_header_name(text: &str) -> Result<reqwest::header::HeaderName, String> {
+    reqwest::header::HeaderName::from_bytes(text.trim().as_bytes())
+        .map_err(|_| "expected a header name, e.g. X-Total-Count".to_owned())
+}
+
+/// A request body: JSON as ClickHouse reads it, made compact (the form it is sent in, and in
+/// which `cursor-body` writes into it).
+pub(crate) fn parse_json_body(text: &str) -> Result<String, String> {
+    crate::json::compact(text.as_bytes()).map_err(|error| format!("is not JSON: {error}"))
+}
+
 /// An allowlist entry: a host name, an IP address, or `.example.com` / `*.example.com` for a
 /// domain and its subdomains. Not a URL, and no port or path.
 pub(crate) fn parse_allowed_host(text: &str) -> Result<String, String> {

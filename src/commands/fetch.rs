@@ -21,6 +21,8 @@ pub(crate) struct Job {
     /// `{cursor}` in the URL is read from standard input: `Some(initial)`, the value when the
     /// input has none.
     pub(crate) cursor: Option<Option<String>>,
+    /// The POST body is the first value of the input row (`--body-stdin`).
+    pub(crate) body_stdin: bool,
     /// Built before the job runs; a failure to build it (an unreadable headers file, say) is
     /// reported only after the header of the rows is written, as any other failure.
     pub(crate) source: Result<pull::Source>,
@@ -50,24 +52,40 @@ pub(super) async fn run(job: Job) -> Result<()> {
         .and_then(|()| stdout.flush())
         .context("cannot write the rows to stdout")?;
     let source = job.source?;
+    // The input row's first value: the cursor, or the POST body.
+    let input = if job.cursor.is_some() || job.body_stdin {
+        let input = read_input().context("cannot read the input row from standard input")?;
+        value_from_input(&input, job.format)?
+    } else {
+        None
+    };
     let cursor = match job.cursor {
-        Some(initial) => {
-            let input = read_input().context("cannot read the cursor from standard input")?;
-            Some(cursor_from_input(&input, job.format)?.or(initial).context(
-                "the input query gave no cursor (empty or NULL) and there is no --cursor-initial",
-            )?)
-        }
+        Some(initial) => Some(input.clone().or(initial).context(
+            "the input query gave no cursor (empty or NULL) and there is no --cursor-initial",
+        )?),
         None => None,
+    };
+    let body = match job.body_stdin {
+        true => {
+            let text = input.context("the input query gave no body (empty or NULL)")?;
+            let body = json::compact(text.as_bytes()).map_err(|error| {
+                anyhow::anyhow!("the body from the input row is not JSON: {error}")
+            })?;
+            source.check_body(&body)?;
+            Some(body)
+        }
+        false => None,
     };
     let values: Vec<(&str, &str)> = cursor
         .iter()
         .map(|cursor| (CURSOR_PLACEHOLDER, cursor.as_str()))
         .collect();
-    let first = source
+    let url = source
         .url
         .fill(&values)
         .map_err(|error| anyhow::anyhow!("the URL with its cursor {error}"))?;
-    let pulled = pull::pull(&source, &first)
+    let first = source.first_request(url, body);
+    let pulled = pull::pull(&source, first)
         .await
         .map_err(|error| hint_for_default_url(error, job.default_url))?;
     // Every page is fetched and valid: only now does any row reach stdout.
@@ -131,12 +149,12 @@ fn read_input() -> io::Result<Vec<u8>> {
     Ok(input)
 }
 
-/// The cursor in the first input row, as ClickHouse sends it in the executable's format: the
+/// The first value of the first input row (the cursor, or the POST body), as ClickHouse sends it in the executable's format: the
 /// first TabSeparated field (`\\N` is NULL) or the first value of a JSONEachRow object, in the
 /// order ClickHouse wrote the columns. A value goes out as the text it came in: a number keeps
 /// every digit (a Decimal, an Int128), a string is unescaped. `None`: no row, an empty value
 /// or NULL.
-fn cursor_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
+fn value_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
     let line = input
         .split(|&byte| byte == b'\n')
         .next()
@@ -184,7 +202,7 @@ mod tests {
 
     #[test]
     fn cursors_from_the_input_row() {
-        let tsv = |input: &[u8]| cursor_from_input(input, Format::TabSeparated).unwrap();
+        let tsv = |input: &[u8]| value_from_input(input, Format::TabSeparated).unwrap();
         assert_eq!(tsv(b""), None);
         assert_eq!(tsv(b"\n"), None);
         assert_eq!(tsv(b"\\N\n"), None);
@@ -193,20 +211,20 @@ mod tests {
             Some("2026-01-01 00:00:00.000".into())
         );
         assert_eq!(tsv(b"a\\tb\tignored\n"), Some("a\tb".into()));
-        let json = |input: &[u8]| cursor_from_input(input, Format::JsonEachRow).unwrap();
+        let json = |input: &[u8]| value_from_input(input, Format::JsonEachRow).unwrap();
         assert_eq!(json(b"{\"maxOrNull(ts)\":null}\n"), None);
         assert_eq!(json(b"{\"c\":\"x y\"}\n"), Some("x y".into()));
         assert_eq!(json(b"{\"c\":42}\n"), Some("42".into()));
         assert_eq!(json(b"{}\n"), None);
-        assert!(cursor_from_input(b"[1]", Format::JsonEachRow).is_err());
-        assert!(cursor_from_input(b"{oops", Format::JsonEachRow).is_err());
+        assert!(value_from_input(b"[1]", Format::JsonEachRow).is_err());
+        assert!(value_from_input(b"{oops", Format::JsonEachRow).is_err());
     }
 
     /// The first column as ClickHouse sent it, not the alphabetically first key; a NULL first
     /// field is "no cursor" whatever follows it; a number keeps every digit it came with.
     #[test]
     fn the_cursor_is_the_first_value_exactly_as_sent() {
-        let tsv = |input: &[u8]| cursor_from_input(input, Format::TabSeparated).unwrap();
+        let tsv = |input: &[u8]| value_from_input(input, Format::TabSeparated).unwrap();
         assert_eq!(tsv(b"\\N\tfoo\n"), None);
         assert_eq!(tsv(b"\\N\t\\N\n"), None);
         assert_eq!(tsv(b"42\t\\N\n"), Some("42".into()));
@@ -215,7 +233,7 @@ mod tests {
             Some("\\N".into()),
             "an escaped backslash then N is text"
         );
-        let json = |input: &[u8]| cursor_from_input(input, Format::JsonEachRow).unwrap();
+        let json = |input: &[u8]| value_from_input(input, Format::JsonEachRow).unwrap();
         assert_eq!(
             json(b"{\"maxOrNull(ts)\":42,\"count()\":\"7\"}\n"),
             Some("42".into())

@@ -33,11 +33,12 @@ pub(super) async fn run(job: Job) -> Result<()> {
         database,
         default_url,
     } = job;
-    let first = source
+    let url = source
         .url
         .fill(&[])
         .map_err(|error| anyhow::anyhow!("the URL {error}"))?;
-    let pulled = pull::pull(&source, &first)
+    let first = source.first_request(url, None);
+    let pulled = pull::pull(&source, first)
         .await
         .map_err(|error| hint_for_default_url(error, default_url))?;
     // One raw row per page, all with the fetch's time.

@@ -63,6 +63,7 @@
 //! span a `&str`, so readers check nothing again.
 
 mod bytes;
+mod edit;
 mod error;
 mod pointer;
 mod read;
@@ -70,7 +71,13 @@ mod scan;
 #[cfg(test)]
 mod tests;
 
+pub(crate) use edit::{EditError, set};
 pub(crate) use error::JsonError;
 pub(crate) use pointer::Pointer;
 pub(crate) use read::{decode_string, members};
 pub(crate) use scan::{Document, Records, Wanted, parse};
+
+/// `text` as compact JSON, if it is JSON as ClickHouse reads it (a request body, a value).
+pub(crate) fn compact(text: &[u8]) -> Result<String, JsonError> {
+    parse(text.to_vec(), &Wanted::default()).map(Document::into_text)
+}

@@ -64,6 +64,19 @@ impl Pointer {
         Ok(Pointer { tokens })
     }
 
+    /// The pointer to the value that holds this one (`None` for the whole document).
+    pub(crate) fn parent(&self) -> Option<Pointer> {
+        let (_, parent) = self.tokens.split_last()?;
+        Some(Pointer {
+            tokens: parent.to_vec(),
+        })
+    }
+
+    /// The last reference token, unescaped (`None` for the whole document).
+    pub(crate) fn last_key(&self) -> Option<&str> {
+        self.tokens.last().map(|token| token.key.as_str())
+    }
+
     /// The unescaped reference tokens.
     #[cfg(test)]
     pub(crate) fn tokens(&self) -> impl Iterator<Item = &str> {

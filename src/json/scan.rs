@@ -114,6 +114,12 @@ impl Document {
         Some(self.span(start, end))
     }
 
+    /// Where the value at `Wanted::values[i]` stands in [`Document::text`], as byte offsets.
+    pub(crate) fn span_of(&self, i: usize) -> Option<(usize, usize)> {
+        let (start, end) = (*self.values.get(i)?)?;
+        Some((start as usize, end as usize))
+    }
+
     fn span(&self, start: u32, end: u32) -> &str {
         &self.text[start as usize..end as usize]
     }

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use url::Url;
 
+mod links;
 mod paginate;
 
-pub(crate) use paginate::{PageError, Style};
+pub(crate) use paginate::{PageError, Paging, Request, Style, Total};
 use paginate::{PageFacts, Pages};
 
 use crate::http::{Client, FetchError, Fetched, Shared, SharedNames};
@@ -62,8 +63,11 @@ impl AnswerError {
 pub(crate) struct Source {
     /// The first page's URL, its placeholders (if any) still to be filled in.
     pub(crate) url: Template,
+    /// POST (with `body`, JSON text, when given) rather than GET.
+    pub(crate) post: bool,
+    pub(crate) body: Option<String>,
     pub(crate) shape: Shape,
-    pub(crate) paging: Option<Paging>,
+    pub(crate) paging: Paging,
     /// For the URL's own origin: its credentials, no allowlist (the operator chose the URL).
     pub(crate) client: Client,
     /// For next pages on other origins (only hosts of `--allow-host`, only public addresses
@@ -75,10 +79,26 @@ pub(crate) struct Source {
     pub(crate) shared: &'static SharedNames,
 }
 
-/// How to page.
-pub(crate) struct Paging {
-    pub(crate) style: Style,
-    pub(crate) max_pages: u64,
+impl Source {
+    /// Checks a body before any request: with `cursor-body` pages, it must have an object where
+    /// the cursor goes.
+    pub(crate) fn check_body(&self, body: &str) -> Result<(), PageError> {
+        if let Some(Style::CursorBody { body: pointer, .. }) = &self.paging.style {
+            crate::json::set(body, pointer, "null").map_err(PageError::BodyCursor)?;
+        }
+        Ok(())
+    }
+
+    /// The first request, from its URL filled in and the body (`body_input`: the body read from
+    /// the input row, when the command line asked for that).
+    pub(crate) fn first_request(&self, url: Url, body_input: Option<String>) -> Request {
+        let body = match (self.post, body_input) {
+            (false, _) => None,
+            (true, Some(input)) => Some(input),
+            (true, None) => Some(self.body.clone().unwrap_or_default()),
+        };
+        Request { url, body }
+    }
 }
 
 /// One valid page.
@@ -97,16 +117,17 @@ pub(crate) struct Pulled {
     pub(crate) fetched_at: Timestamp,
 }
 
-/// Fetches `url` (within shared limits, if any) and hands the body to `accept`; a refusal
-/// names the URL and the attempts.
+/// Fetches `url` (with `body`, a POST; within shared limits, if any) and hands the answer to
+/// `accept`; a refusal names the URL and the attempts.
 async fn fetch_valid<T>(
     client: &Client,
     url: &Url,
+    body: Option<&[u8]>,
     shared: Option<&Shared>,
     accept: impl FnOnce(Vec<u8>) -> Result<T, Invalid>,
 ) -> Result<(T, Fetched), AnswerError> {
     let started = Instant::now();
-    let mut fetched = client.fetch(url, shared).await?;
+    let mut fetched = client.fetch(url, body, shared).await?;
     let body = std::mem::take(&mut fetched.body);
     match accept(body) {
         Ok(value) => Ok((value, fetched)),
@@ -120,19 +141,14 @@ async fn fetch_valid<T>(
     }
 }
 
-/// Fetches every page of `source` from `first` (its URL, filled in), validating each; nothing
-/// is returned unless all are valid.
-pub(crate) async fn pull(source: &Source, first: &Url) -> Result<Pulled, AnswerError> {
+/// Fetches every page of `source` from `first` (its URL filled in, its body), validating
+/// each; nothing is returned unless all are valid and the pages held what the API promised.
+pub(crate) async fn pull(source: &Source, first: Request) -> Result<Pulled, AnswerError> {
     let shared = Shared::new(source.shared, source.max_elapsed, source.max_bytes);
-    let mut walk = source
-        .paging
-        .as_ref()
-        .map(|paging| Pages::new(paging.style.clone(), paging.max_pages));
-    let mut url = match &source.paging {
-        Some(paging) => paging.style.first_url(first),
-        None => first.clone(),
-    };
-    let origin = first.origin();
+    let paged = source.paging.style.is_some();
+    let mut walk = Pages::new(source.paging.clone());
+    let origin = first.url.origin();
+    let mut request = walk.first(first);
     let mut pages = Vec::new();
     let mut number = 0;
     let fetched_at = loop {
@@ -141,24 +157,24 @@ pub(crate) async fn pull(source: &Source, first: &Url) -> Result<Pulled, AnswerE
             number: number - 1,
             error,
         };
-        if let Some(walk) = walk.as_mut() {
-            walk.visit(&url).map_err(paging_error)?;
-        }
+        walk.visit(&request).map_err(paging_error)?;
+        let url = &request.url;
         let client = if url.origin() == origin {
             &source.client
         } else {
             source
                 .foreign
                 .as_ref()
-                .ok_or_else(|| paging_error(PageError::LeavesOrigin(shown_url(&url))))?
+                .ok_or_else(|| paging_error(PageError::LeavesOrigin(shown_url(url))))?
         };
-        let fetched = fetch_valid(client, &url, Some(&shared), |body| {
+        let body = request.body.as_deref().map(str::as_bytes);
+        let fetched = fetch_valid(client, url, body, Some(&shared), |body| {
             validate::check(body, &source.shape)
         })
         .await;
         let (answer, fetched) = match fetched {
             Ok(done) => done,
-            Err(error) if walk.is_some() => {
+            Err(error) if paged => {
                 return Err(AnswerError::Page {
                     number,
                     error: Box::new(error),
@@ -166,25 +182,25 @@ pub(crate) async fn pull(source: &Source, first: &Url) -> Result<Pulled, AnswerE
             }
             Err(error) => return Err(error),
         };
-        let next = match walk.as_mut() {
-            Some(walk) => {
-                let facts = PageFacts {
-                    headers: Some(&fetched.headers),
-                    value: answer.page_value(&source.shape).map(str::as_bytes),
-                    records: answer.record_count(),
-                };
-                walk.next(&fetched.url, &facts)
-                    .map_err(|error| AnswerError::Paging { number, error })?
-            }
-            None => None,
+        let values = (0..source.shape.page_values.len())
+            .map(|index| answer.page_value(&source.shape, index))
+            .collect();
+        let facts = PageFacts {
+            headers: Some(&fetched.headers),
+            values,
+            records: answer.record_count(),
+            url: &fetched.url,
         };
+        let next = walk
+            .next(&request, &facts)
+            .map_err(|error| AnswerError::Paging { number, error })?;
         pages.push(Page {
-            source: redact_url(&url),
+            source: redact_url(url),
             attempts: fetched.attempts,
             answer,
         });
         match next {
-            Some(next) => url = next,
+            Some(next) => request = next,
             None => break Timestamp::from_system_time(fetched.received_at),
         }
     };
@@ -197,7 +213,7 @@ pub(crate) async fn fetch_any_json(
     url: &Url,
     shared: &Shared,
 ) -> Result<String, AnswerError> {
-    let (answer, _) = fetch_valid(client, url, Some(shared), |body| {
+    let (answer, _) = fetch_valid(client, url, None, Some(shared), |body| {
         validate::check(body, &Shape::any())
     })
     .await?;
@@ -254,6 +270,7 @@ mod tests {
             stop: Stop::Final,
             last: Invalid::NoRecords {
                 pointer: "/items".into(),
+                flag: "--records",
             },
         }));
         assert!(!refused.is_unreachable());

@@ -1,14 +1,19 @@
-//! Pagination, in dlt's paginator styles: how the next page's URL follows from a page, and
-//! when there is none. What a page holds (its records, the values at pointers) comes from the
-//! caller; this module only decides where to go next and refuses loops.
+//! Pagination, in dlt's paginator styles, and the stop conditions an API states: how the next
+//! request follows from a page, when there is none, and whether the pages held the records that
+//! were promised. What a page holds (its records, the values at pointers, its headers) comes
+//! from the caller; this module decides where to go next, refuses loops, and never takes an end
+//! it is not sure of for the end: a missing stop value or a count that differs from a stated
+//! total is an error, not a short load.
 
 use std::collections::HashSet;
 
-use reqwest::header::{HeaderMap, LINK};
+use reqwest::header::{HeaderMap, HeaderName};
 use thiserror::Error;
 use url::Url;
 
-use crate::json::{self, Pointer};
+use super::links::{next_link, with_param};
+use crate::json::{self, EditError, Pointer};
+use crate::validate::Required;
 
 /// How an API says where the next page is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +24,9 @@ pub(crate) enum Style {
     NextUrl { pointer: Pointer },
     /// The body's value at `pointer` is sent as query parameter `param`.
     Cursor { pointer: Pointer, param: String },
+    /// The answer's value at `pointer` is written into the request body at `body` (dlt's
+    /// `cursor_body_path`; a GraphQL connection's `endCursor` into `variables.after`).
+    CursorBody { pointer: Pointer, body: Pointer },
     /// `offset`/`limit` query parameters, the offset advanced by the records received.
     Offset {
         offset_param: String,
@@ -30,9 +38,10 @@ pub(crate) enum Style {
 }
 
 impl Style {
-    /// Parses `link-header`, `next-url:PTR`, `cursor:PTR:PARAM`, `offset:PARAM:LIMIT_PARAM:N`
-    /// or `page:PARAM[:START]`. A pointer is the text between the first and the last colon
-    /// where a parameter follows, so `/a:b` pointers work too.
+    /// Parses `link-header`, `next-url:PTR`, `cursor:PTR:PARAM`, `cursor-body:PTR:BODY_PTR`,
+    /// `offset:PARAM:LIMIT_PARAM:N` or `page:PARAM[:START]`. A pointer is the text between the
+    /// first and the last colon where a parameter follows, so `/a:b` pointers work too; in
+    /// `cursor-body` the body pointer is the text after the last colon.
     pub(crate) fn parse(text: &str) -> Result<Self, String> {
         let (kind, rest) = text.split_once(':').unwrap_or((text, ""));
         let param = |name: &str| -> Result<String, String> {
@@ -57,6 +66,20 @@ impl Style {
                 Style::Cursor {
                     pointer: pointer(ptr)?,
                     param: param(name)?,
+                }
+            }
+            "cursor-body" => {
+                let (ptr, body) = rest.rsplit_once(':').ok_or(
+                    "cursor-body needs the answer's cursor and where it goes in the body: \
+                     cursor-body:/pageInfo/endCursor:/variables/after",
+                )?;
+                let body = pointer(body)?;
+                if body.parent().is_none() {
+                    return Err("the body pointer of cursor-body names a place in the body, not the whole body".into());
+                }
+                Style::CursorBody {
+                    pointer: pointer(ptr)?,
+                    body,
                 }
             }
             "offset" => {
@@ -95,7 +118,7 @@ impl Style {
             }
             _ => {
                 return Err(
-                    "expected link-header, next-url:PTR, cursor:PTR:PARAM, offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START]"
+                    "expected link-header, next-url:PTR, cursor:PTR:PARAM, cursor-body:PTR:BODY_PTR, offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START]"
                         .into(),
                 );
             }
@@ -106,9 +129,17 @@ impl Style {
     /// The pointer whose value a page must yield for this style, if any.
     pub(crate) fn pointer(&self) -> Option<&Pointer> {
         match self {
-            Style::NextUrl { pointer } | Style::Cursor { pointer, .. } => Some(pointer),
+            Style::NextUrl { pointer }
+            | Style::Cursor { pointer, .. }
+            | Style::CursorBody { pointer, .. } => Some(pointer),
             _ => None,
         }
+    }
+
+    /// Whether the pages are counted out (offset and page numbers), so that a stated total
+    /// ends them without asking for an empty page.
+    pub(crate) fn is_counted(&self) -> bool {
+        matches!(self, Style::Offset { .. } | Style::Page { .. })
     }
 
     /// The first page's URL: the given one, with the style's own parameters set where the
@@ -130,15 +161,80 @@ impl Style {
     }
 }
 
+/// Where the API states how many records there are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Total {
+    /// A number in the answer (`--total /meta/total`).
+    Pointer(Pointer),
+    /// A header (`--total-header X-Total-Count`).
+    Header(HeaderName),
+}
+
+impl Total {
+    fn describe(&self) -> String {
+        match self {
+            Total::Pointer(pointer) => format!("{pointer} (--total)"),
+            Total::Header(name) => format!("the {name} header (--total-header)"),
+        }
+    }
+}
+
+/// How the pages of one fetch are walked and when they end.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Paging {
+    /// The paginator; `None`: one page.
+    pub(crate) style: Option<Style>,
+    pub(crate) max_pages: u64,
+    /// The pages end after one where any of these values holds (`--stop-when`).
+    pub(crate) stop_when: Vec<Required>,
+    /// How many records the API promises (`--total`, `--total-header`).
+    pub(crate) total: Option<Total>,
+}
+
+impl Paging {
+    /// The pointers each answer is asked for; their values come back in [`PageFacts::values`]
+    /// in this order: the style's, the total's, then each stop condition's.
+    pub(crate) fn pointers(&self) -> Vec<Pointer> {
+        let mut pointers: Vec<Pointer> = self
+            .style
+            .iter()
+            .filter_map(Style::pointer)
+            .cloned()
+            .collect();
+        if let Some(Total::Pointer(pointer)) = &self.total {
+            pointers.push(pointer.clone());
+        }
+        pointers.extend(self.stop_when.iter().map(|stop| stop.pointer.clone()));
+        pointers
+    }
+
+    fn total_index(&self) -> usize {
+        usize::from(self.style.as_ref().and_then(Style::pointer).is_some())
+    }
+
+    fn stops_index(&self) -> usize {
+        self.total_index() + usize::from(matches!(self.total, Some(Total::Pointer(_))))
+    }
+}
+
+/// One request: its URL and, for a POST, its body (JSON text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Request {
+    pub(crate) url: Url,
+    pub(crate) body: Option<String>,
+}
+
 /// What one page told about the next.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct PageFacts<'a> {
     /// The page's response headers.
     pub(crate) headers: Option<&'a HeaderMap>,
-    /// The value at the style's pointer, as JSON text (`None`: not there).
-    pub(crate) value: Option<&'a [u8]>,
+    /// The values at [`Paging::pointers`], in order, as JSON text (`None`: not there).
+    pub(crate) values: Vec<Option<&'a str>>,
     /// How many records the page held.
     pub(crate) records: usize,
+    /// Where the answer came from, after redirects: relative next links resolve against it.
+    pub(crate) url: &'a Url,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -155,79 +251,223 @@ pub(crate) enum PageError {
     TooManyPages(u64),
     #[error("the next page's URL {0} leaves the origin of --url; allow its host with --allow-host")]
     LeavesOrigin(String),
+    #[error("the cursor cannot go into the request body (cursor-body): {0}")]
+    BodyCursor(EditError),
+    #[error("the page has no {pointer}, so whether the pages end cannot be told (--stop-when)")]
+    StopValueMissing { pointer: String },
+    #[error("the first page states no total at {0}")]
+    TotalMissing(String),
+    #[error("the total at {at} is {found}, not a whole number of records")]
+    BadTotal { at: String, found: String },
+    #[error("the total at {at} changed from {from} to {to} during the fetch")]
+    TotalChanged { at: String, from: u64, to: u64 },
+    #[error("the API promised {promised} records at {at}, and the pages held {got}")]
+    TotalMismatch { at: String, promised: u64, got: u64 },
 }
 
-/// Walks the pages: remembers where it has been, counts, and refuses loops.
+/// Walks the pages: remembers where it has been, counts pages and records, checks the stop
+/// conditions and the promised total, and refuses loops.
 #[derive(Debug)]
 pub(crate) struct Pages {
-    style: Style,
-    max_pages: u64,
+    paging: Paging,
     fetched: u64,
-    visited: HashSet<String>,
+    /// The requests made (URL and body), to refuse a loop.
+    visited: HashSet<Request>,
     cursors: HashSet<String>,
     /// The offset or page number of the page just fetched.
     position: u64,
+    /// Records received so far.
+    records: u64,
+    /// The total the first page promised.
+    promised: Option<u64>,
 }
 
 impl Pages {
-    pub(crate) fn new(style: Style, max_pages: u64) -> Self {
-        let position = match &style {
-            Style::Page { start, .. } => *start,
+    pub(crate) fn new(paging: Paging) -> Self {
+        let position = match &paging.style {
+            Some(Style::Page { start, .. }) => *start,
             _ => 0,
         };
         Self {
-            style,
-            max_pages,
+            paging,
             fetched: 0,
             visited: HashSet::new(),
             cursors: HashSet::new(),
             position,
+            records: 0,
+            promised: None,
         }
     }
 
-    /// Notes that `url` is about to be fetched; refuses a URL seen before and a page beyond
-    /// the limit.
-    pub(crate) fn visit(&mut self, url: &Url) -> Result<(), PageError> {
-        if self.fetched == self.max_pages {
-            return Err(PageError::TooManyPages(self.max_pages));
+    /// The first request: the given one, with the style's own parameters set.
+    pub(crate) fn first(&self, request: Request) -> Request {
+        match &self.paging.style {
+            Some(style) => Request {
+                url: style.first_url(&request.url),
+                body: request.body,
+            },
+            None => request,
         }
-        if !self.visited.insert(url.as_str().to_owned()) {
-            return Err(PageError::Loop(crate::secrets::shown_url(url)));
+    }
+
+    /// Notes that `request` is about to be made; refuses one made before and a page beyond
+    /// the limit.
+    pub(crate) fn visit(&mut self, request: &Request) -> Result<(), PageError> {
+        if self.fetched == self.paging.max_pages {
+            return Err(PageError::TooManyPages(self.paging.max_pages));
+        }
+        if !self.visited.insert(request.clone()) {
+            return Err(PageError::Loop(crate::secrets::shown_url(&request.url)));
         }
         self.fetched += 1;
         Ok(())
     }
 
-    /// The URL of the page after `current`, or `None` where the style says the pages end.
+    /// The request after `current`, or `None` where the pages end; at the end, the records
+    /// received must be the records promised.
     pub(crate) fn next(
         &mut self,
-        current: &Url,
+        current: &Request,
         facts: &PageFacts<'_>,
-    ) -> Result<Option<Url>, PageError> {
-        match &self.style {
-            Style::LinkHeader => facts
+    ) -> Result<Option<Request>, PageError> {
+        self.records += facts.records as u64;
+        self.read_total(facts)?;
+        let stop = self.stop_holds(facts)?;
+        let counted_out = self.paging.style.as_ref().is_some_and(Style::is_counted)
+            && self
+                .promised
+                .is_some_and(|promised| self.records >= promised);
+        let next = if stop || counted_out {
+            None
+        } else {
+            self.style_next(current, facts)?
+        };
+        if next.is_none()
+            && let (Some(promised), Some(total)) = (self.promised, &self.paging.total)
+            && self.records != promised
+        {
+            return Err(PageError::TotalMismatch {
+                at: total.describe(),
+                promised,
+                got: self.records,
+            });
+        }
+        Ok(next)
+    }
+
+    /// Reads the total this page states: the first page must state one; a later one that
+    /// states another is an error.
+    fn read_total(&mut self, facts: &PageFacts<'_>) -> Result<(), PageError> {
+        let Some(total) = &self.paging.total else {
+            return Ok(());
+        };
+        let text = match total {
+            Total::Pointer(_) => facts
+                .values
+                .get(self.paging.total_index())
+                .copied()
+                .flatten()
+                .map(std::borrow::Cow::Borrowed),
+            Total::Header(name) => facts
                 .headers
-                .and_then(|headers| next_link(headers, current))
-                .transpose(),
+                .and_then(|headers| headers.get(name))
+                .map(|value| crate::text::header_text(value.as_bytes())),
+        };
+        let Some(text) = text else {
+            return match self.promised {
+                None => Err(PageError::TotalMissing(total.describe())),
+                Some(_) => Ok(()),
+            };
+        };
+        let found = parse_total(&text).ok_or_else(|| PageError::BadTotal {
+            at: total.describe(),
+            found: crate::secrets::shown(&text, 60),
+        })?;
+        match self.promised {
+            None => self.promised = Some(found),
+            Some(promised) if promised != found => {
+                return Err(PageError::TotalChanged {
+                    at: total.describe(),
+                    from: promised,
+                    to: found,
+                });
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether a stop condition holds on this page; each must have its value on every page.
+    fn stop_holds(&self, facts: &PageFacts<'_>) -> Result<bool, PageError> {
+        let mut holds = false;
+        for (index, stop) in self.paging.stop_when.iter().enumerate() {
+            let value = facts
+                .values
+                .get(self.paging.stops_index() + index)
+                .copied()
+                .flatten()
+                .ok_or_else(|| PageError::StopValueMissing {
+                    pointer: stop.pointer.to_string(),
+                })?;
+            holds |=
+                serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v == stop.value);
+        }
+        Ok(holds)
+    }
+
+    /// The style's own next request, or `None` where the style says the pages end.
+    fn style_next(
+        &mut self,
+        current: &Request,
+        facts: &PageFacts<'_>,
+    ) -> Result<Option<Request>, PageError> {
+        let with_url = |url: Url| {
+            Some(Request {
+                url,
+                body: current.body.clone(),
+            })
+        };
+        let value = facts.values.first().copied().flatten();
+        let Some(style) = self.paging.style.clone() else {
+            return Ok(None);
+        };
+        match &style {
+            Style::LinkHeader => Ok(facts
+                .headers
+                .and_then(|headers| next_link(headers, facts.url))
+                .transpose()?
+                .and_then(with_url)),
             Style::NextUrl { pointer } => {
-                let Some(text) = scalar_text(facts.value, pointer)? else {
+                let Some(text) = scalar_text(value, pointer)? else {
                     return Ok(None);
                 };
-                current
+                facts
+                    .url
                     .join(&text)
-                    .map(Some)
+                    .map(with_url)
                     .map_err(|_| PageError::BadNextUrl(crate::secrets::shown(&text, 100)))
             }
             Style::Cursor { pointer, param } => {
-                let Some(cursor) = scalar_text(facts.value, pointer)? else {
+                let Some(cursor) = scalar_text(value, pointer)? else {
                     return Ok(None);
                 };
-                if !self.cursors.insert(cursor.clone()) {
-                    return Err(PageError::CursorRepeated(crate::secrets::shown(
-                        &cursor, 100,
-                    )));
+                self.remember_cursor(&cursor)?;
+                Ok(with_url(with_param(facts.url, param, &cursor)))
+            }
+            Style::CursorBody { pointer, body } => {
+                // The value goes into the body as the JSON the API wrote: a string stays a
+                // string, a number keeps its digits.
+                if scalar_text(value, pointer)?.is_none() {
+                    return Ok(None);
                 }
-                Ok(Some(with_param(current, param, &cursor)))
+                let raw = value.expect("scalar_text found a value");
+                self.remember_cursor(raw)?;
+                let document = current.body.as_deref().unwrap_or("{}");
+                let next = json::set(document, body, raw).map_err(PageError::BodyCursor)?;
+                Ok(Some(Request {
+                    url: current.url.clone(),
+                    body: Some(next),
+                }))
             }
             // A short page is not the end: servers cap page sizes. Only an empty page is.
             Style::Offset { offset_param, .. } => {
@@ -235,8 +475,8 @@ impl Pages {
                     return Ok(None);
                 }
                 self.position += facts.records as u64;
-                Ok(Some(with_param(
-                    current,
+                Ok(with_url(with_param(
+                    facts.url,
                     offset_param,
                     &self.position.to_string(),
                 )))
@@ -246,21 +486,46 @@ impl Pages {
                     return Ok(None);
                 }
                 self.position += 1;
-                Ok(Some(with_param(current, param, &self.position.to_string())))
+                Ok(with_url(with_param(
+                    facts.url,
+                    param,
+                    &self.position.to_string(),
+                )))
             }
         }
     }
+
+    fn remember_cursor(&mut self, cursor: &str) -> Result<(), PageError> {
+        if self.cursors.insert(cursor.to_owned()) {
+            Ok(())
+        } else {
+            Err(PageError::CursorRepeated(crate::secrets::shown(
+                cursor, 100,
+            )))
+        }
+    }
+}
+
+/// A total as an API states it: a whole number, as a JSON number or a string of digits (or a
+/// header's text); `None` for anything else.
+fn parse_total(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text
+        .strip_prefix('"')
+        .and_then(|inner| inner.strip_suffix('"'))
+        .unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// A cursor or next URL from a body value (compact JSON text, validated): a string, or a
 /// number exactly as the API wrote it (`1.10` stays `1.10`, `1e3` stays `1e3`, an integer of
 /// 30 digits keeps them all); `None` for null, an empty string or no value at all (the natural
 /// end of the pages).
-fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>, PageError> {
-    let Some(value) = value else { return Ok(None) };
-    let text = std::str::from_utf8(value).map_err(|_| PageError::BadCursor {
-        pointer: pointer.to_string(),
-    })?;
+fn scalar_text(value: Option<&str>, pointer: &Pointer) -> Result<Option<String>, PageError> {
+    let Some(text) = value else { return Ok(None) };
     match text.as_bytes().first() {
         _ if text == "null" || text == "\"\"" => Ok(None),
         Some(b'"') => Ok(Some(json::decode_string(text).into_owned())),
@@ -271,128 +536,9 @@ fn scalar_text(value: Option<&[u8]>, pointer: &Pointer) -> Result<Option<String>
     }
 }
 
-/// The `rel="next"` target of the Link headers (RFC 8288), resolved against the page's URL.
-/// Every Link header is read, whatever its bytes: one that is not ASCII is read as UTF-8, else
-/// as Latin-1, as browsers do, so that an unreadable header never reads as "no next page".
-pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, PageError>> {
-    for header in headers.get_all(LINK) {
-        let text = crate::text::header_text(header.as_bytes());
-        for (target, params) in links(&text) {
-            let is_next = params.iter().any(|(name, value)| {
-                name.eq_ignore_ascii_case("rel")
-                    && value
-                        .split_ascii_whitespace()
-                        .any(|rel| rel.eq_ignore_ascii_case("next"))
-            });
-            if is_next {
-                return Some(
-                    base.join(target)
-                        .map_err(|_| PageError::BadNextUrl(crate::secrets::shown(target, 100))),
-                );
-            }
-        }
-    }
-    None
-}
-
-/// The links of one Link header value: `<target>; name=value; name="quoted, value", <...>`.
-fn links(text: &str) -> Vec<(&str, Vec<(String, String)>)> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        let Some(close) = rest[open..].find('>').map(|at| open + at) else {
-            break;
-        };
-        let target = &rest[open + 1..close];
-        rest = &rest[close + 1..];
-        let mut params = Vec::new();
-        // Parameters until the comma that starts the next link (commas inside quotes stay).
-        loop {
-            rest = rest.trim_start();
-            let Some(after) = rest.strip_prefix(';') else {
-                break;
-            };
-            rest = after.trim_start();
-            let name_end = rest.find(['=', ';', ',']).unwrap_or(rest.len());
-            let name = rest[..name_end].trim().to_owned();
-            rest = &rest[name_end..];
-            let mut value = String::new();
-            if let Some(after) = rest.strip_prefix('=') {
-                rest = after.trim_start();
-                if let Some(quoted) = rest.strip_prefix('"') {
-                    let mut chars = quoted.char_indices();
-                    let mut end = quoted.len();
-                    while let Some((at, c)) = chars.next() {
-                        match c {
-                            '\\' => {
-                                if let Some((_, escaped)) = chars.next() {
-                                    value.push(escaped);
-                                }
-                            }
-                            '"' => {
-                                end = at + 1;
-                                break;
-                            }
-                            c => value.push(c),
-                        }
-                    }
-                    rest = &quoted[end.min(quoted.len())..];
-                } else {
-                    let end = rest.find([';', ',']).unwrap_or(rest.len());
-                    value = rest[..end].trim().to_owned();
-                    rest = &rest[end..];
-                }
-            }
-            params.push((name, value));
-        }
-        out.push((target, params));
-        match rest.trim_start().strip_prefix(',') {
-            Some(after) => rest = after,
-            None => break,
-        }
-    }
-    out
-}
-
-/// `url` with query parameter `name` set to `value` (replacing it where present, else
-/// appended), every other part of the URL as it was.
-pub(crate) fn with_param(url: &Url, name: &str, value: &str) -> Url {
-    let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-    let mut replaced = false;
-    let mut parts: Vec<String> = Vec::new();
-    for part in url
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|part| !part.is_empty())
-    {
-        let key = part.split_once('=').map_or(part, |(key, _)| key);
-        let decoded: String = url::form_urlencoded::parse(key.as_bytes())
-            .next()
-            .map(|(key, _)| key.into_owned())
-            .unwrap_or_default();
-        if decoded == name {
-            if !replaced {
-                parts.push(format!("{key}={encoded}"));
-                replaced = true;
-            }
-        } else {
-            parts.push(part.to_owned());
-        }
-    }
-    if !replaced {
-        let key: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
-        parts.push(format!("{key}={encoded}"));
-    }
-    let mut next = url.clone();
-    next.set_query(Some(&parts.join("&")));
-    next
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     fn url(text: &str) -> Url {
         Url::parse(text).unwrap()
@@ -454,53 +600,6 @@ mod tests {
     }
 
     #[test]
-    fn link_headers() {
-        let base = url("https://api.example.com/items?page=1");
-        let mut headers = HeaderMap::new();
-        headers.append(
-            LINK,
-            HeaderValue::from_static(
-                r#"<https://api.example.com/items?page=1>; rel="prev first", </items?page=3>; title="a, b; c"; rel="last next""#,
-            ),
-        );
-        assert_eq!(
-            next_link(&headers, &base),
-            Some(Ok(url("https://api.example.com/items?page=3")))
-        );
-        let mut no_next = HeaderMap::new();
-        no_next.append(LINK, HeaderValue::from_static(r#"<https://x/a>; rel=prev"#));
-        assert_eq!(next_link(&no_next, &base), None);
-        assert_eq!(next_link(&HeaderMap::new(), &base), None);
-        // Two headers: the second holds the next link; an unquoted rel works too.
-        let mut two = HeaderMap::new();
-        two.append(LINK, HeaderValue::from_static("<https://x/a>; rel=prev"));
-        two.append(LINK, HeaderValue::from_static("<https://x/b>; rel=next"));
-        assert_eq!(next_link(&two, &base), Some(Ok(url("https://x/b"))));
-    }
-
-    /// A Link header whose bytes are not ASCII still names its next page (read as UTF-8, else
-    /// as Latin-1); it is never taken for "no next page".
-    #[test]
-    fn a_link_header_that_is_not_ascii_still_names_the_next_page() {
-        let base = url("https://api.example.com/items?page=1");
-        for (bytes, expected) in [
-            (
-                "</items/2?q=café>; rel=\"next\"".as_bytes().to_vec(),
-                "https://api.example.com/items/2?q=caf%C3%A9",
-            ),
-            (
-                b"</items/2?q=caf\xe9>; rel=\"next\"".to_vec(),
-                "https://api.example.com/items/2?q=caf%C3%A9",
-            ),
-        ] {
-            let mut headers = HeaderMap::new();
-            headers.append(LINK, HeaderValue::from_bytes(&bytes).unwrap());
-            assert_eq!(next_link(&headers, &base), Some(Ok(url(expected))));
-        }
-    }
-
-    /// A cursor from the body goes out as the text the API wrote: no float in between.
-    #[test]
     fn a_body_cursor_keeps_its_exact_text() {
         let pointer = Pointer::parse("/next").unwrap();
         for (value, expected) in [
@@ -517,110 +616,264 @@ mod tests {
             ("null", None),
         ] {
             assert_eq!(
-                scalar_text(Some(value.as_bytes()), &pointer)
-                    .unwrap()
-                    .as_deref(),
+                scalar_text(Some(value), &pointer).unwrap().as_deref(),
                 expected,
                 "{value}"
             );
         }
         for bad in ["true", "[1]", "{}"] {
-            assert!(
-                scalar_text(Some(bad.as_bytes()), &pointer).is_err(),
-                "{bad}"
-            );
+            assert!(scalar_text(Some(bad), &pointer).is_err(), "{bad}");
         }
     }
 
-    #[test]
-    fn parameters_are_set_in_place() {
-        let start = url("https://x/e?since=2026-01-01&limit=5&flag#top");
-        assert_eq!(
-            with_param(&start, "limit", "10").as_str(),
-            "https://x/e?since=2026-01-01&limit=10&flag#top"
-        );
-        assert_eq!(
-            with_param(&start, "cursor", "a b&c").as_str(),
-            "https://x/e?since=2026-01-01&limit=5&flag&cursor=a+b%26c#top"
-        );
-        assert_eq!(
-            with_param(&url("https://x/e"), "p", "2").as_str(),
-            "https://x/e?p=2"
-        );
+    fn request(text: &str) -> Request {
+        Request {
+            url: url(text),
+            body: None,
+        }
     }
 
-    fn facts(value: Option<&'static str>, records: usize) -> PageFacts<'static> {
+    fn paging(style: &str) -> Paging {
+        Paging {
+            style: Some(Style::parse(style).unwrap()),
+            max_pages: 10,
+            ..Paging::default()
+        }
+    }
+
+    /// The facts of a page fetched from `at`: one page value, if any, and a record count.
+    fn facts<'a>(at: &'a Request, value: Option<&'a str>, records: usize) -> PageFacts<'a> {
         PageFacts {
             headers: None,
-            value: value.map(str::as_bytes),
+            values: vec![value],
             records,
+            url: &at.url,
         }
+    }
+
+    fn next_url(
+        pages: &mut Pages,
+        at: &Request,
+        value: Option<&str>,
+        records: usize,
+    ) -> Option<String> {
+        pages
+            .next(at, &facts(at, value, records))
+            .unwrap()
+            .map(|next| next.url.to_string())
     }
 
     #[test]
     fn each_style_ends_where_it_naturally_ends() {
-        let first = url("https://x/e?q=1");
-        let mut cursor = Pages::new(Style::parse("cursor:/next:after").unwrap(), 10);
+        let first = request("https://x/e?q=1");
+        let mut cursor = Pages::new(paging("cursor:/next:after"));
         assert_eq!(
-            cursor.next(&first, &facts(Some("\"c1\""), 5)).unwrap(),
-            Some(url("https://x/e?q=1&after=c1"))
+            next_url(&mut cursor, &first, Some("\"c1\""), 5).as_deref(),
+            Some("https://x/e?q=1&after=c1")
         );
-        assert_eq!(cursor.next(&first, &facts(Some("null"), 5)).unwrap(), None);
-        assert_eq!(cursor.next(&first, &facts(Some("\"\""), 5)).unwrap(), None);
-        assert_eq!(cursor.next(&first, &facts(None, 5)).unwrap(), None);
+        assert_eq!(next_url(&mut cursor, &first, Some("null"), 5), None);
+        assert_eq!(next_url(&mut cursor, &first, Some("\"\""), 5), None);
+        assert_eq!(next_url(&mut cursor, &first, None, 5), None);
         assert_eq!(
-            cursor.next(&first, &facts(Some("\"c1\""), 5)),
+            cursor.next(&first, &facts(&first, Some("\"c1\""), 5)),
             Err(PageError::CursorRepeated("c1".into()))
         );
         assert!(matches!(
-            cursor.next(&first, &facts(Some("[1]"), 5)),
+            cursor.next(&first, &facts(&first, Some("[1]"), 5)),
             Err(PageError::BadCursor { .. })
         ));
 
-        let mut offset = Pages::new(Style::parse("offset:offset:limit:2").unwrap(), 10);
-        let page1 = offset.style.first_url(&first);
-        assert_eq!(page1.as_str(), "https://x/e?q=1&offset=0&limit=2");
-        let page2 = offset.next(&page1, &facts(None, 2)).unwrap().unwrap();
-        assert_eq!(page2.as_str(), "https://x/e?q=1&offset=2&limit=2");
-        let page3 = offset.next(&page2, &facts(None, 1)).unwrap().unwrap();
+        let mut offset = Pages::new(paging("offset:offset:limit:2"));
+        let page1 = offset.first(first.clone());
+        assert_eq!(page1.url.as_str(), "https://x/e?q=1&offset=0&limit=2");
+        let page2 = request(&next_url(&mut offset, &page1, None, 2).unwrap());
+        assert_eq!(page2.url.as_str(), "https://x/e?q=1&offset=2&limit=2");
+        let page3 = request(&next_url(&mut offset, &page2, None, 1).unwrap());
         assert_eq!(
-            page3.as_str(),
+            page3.url.as_str(),
             "https://x/e?q=1&offset=3&limit=2",
             "a short page is not the end: the server may cap the page size"
         );
         assert_eq!(
-            offset.next(&page3, &facts(None, 0)).unwrap(),
+            next_url(&mut offset, &page3, None, 0),
             None,
             "an empty page ends"
         );
 
-        let mut page = Pages::new(Style::parse("page:page").unwrap(), 10);
-        let page1 = page.style.first_url(&first);
-        assert_eq!(page1.as_str(), "https://x/e?q=1&page=1");
-        let page2 = page.next(&page1, &facts(None, 3)).unwrap().unwrap();
-        assert_eq!(page2.as_str(), "https://x/e?q=1&page=2");
+        let mut page = Pages::new(paging("page:page"));
+        let page1 = page.first(first.clone());
+        assert_eq!(page1.url.as_str(), "https://x/e?q=1&page=1");
+        let page2 = request(&next_url(&mut page, &page1, None, 3).unwrap());
+        assert_eq!(page2.url.as_str(), "https://x/e?q=1&page=2");
         assert_eq!(
-            page.next(&page2, &facts(None, 0)).unwrap(),
+            next_url(&mut page, &page2, None, 0),
             None,
             "an empty page ends"
         );
 
-        let mut next = Pages::new(Style::parse("next-url:/next").unwrap(), 10);
+        let mut next = Pages::new(paging("next-url:/next"));
         assert_eq!(
-            next.next(&first, &facts(Some("\"/e?q=2\""), 1)).unwrap(),
-            Some(url("https://x/e?q=2"))
+            next_url(&mut next, &first, Some("\"/e?q=2\""), 1).as_deref(),
+            Some("https://x/e?q=2")
+        );
+    }
+
+    /// `cursor-body`: the cursor goes into the body as the API wrote it, the URL stays; the same
+    /// URL with another body is no loop, the same cursor again is.
+    #[test]
+    fn a_body_cursor_goes_into_the_next_body() {
+        let mut pages = Pages::new(paging("cursor-body:/pageInfo/endCursor:/variables/after"));
+        let first = Request {
+            url: url("https://x/graphql"),
+            body: Some(r#"{"query":"q","variables":{"after":null}}"#.into()),
+        };
+        pages.visit(&first).unwrap();
+        let second = pages
+            .next(&first, &facts(&first, Some("\"Y3Vy\""), 2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.url, first.url);
+        assert_eq!(
+            second.body.as_deref(),
+            Some(r#"{"query":"q","variables":{"after":"Y3Vy"}}"#)
+        );
+        pages.visit(&second).unwrap();
+        let third = pages
+            .next(&second, &facts(&second, Some("7"), 2))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            third.body.as_deref(),
+            Some(r#"{"query":"q","variables":{"after":7}}"#)
+        );
+        assert_eq!(
+            pages.next(&third, &facts(&third, Some("\"Y3Vy\""), 2)),
+            Err(PageError::CursorRepeated("\"Y3Vy\"".into()))
+        );
+        assert_eq!(
+            pages.next(&third, &facts(&third, Some("null"), 0)).unwrap(),
+            None
+        );
+    }
+
+    /// A total ends counted pages as soon as that many records arrived, and a fetch that ends
+    /// with another count fails naming both numbers; it must be a whole number, stated on the
+    /// first page, and stay the same.
+    #[test]
+    fn a_stated_total_is_checked() {
+        let with_total = || Paging {
+            total: Some(Total::Pointer(Pointer::parse("/total").unwrap())),
+            ..paging("page:page")
+        };
+        let at = request("https://x/e");
+        let mut pages = Pages::new(with_total());
+        assert!(
+            pages
+                .next(&at, &facts(&at, Some("5"), 3))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            pages.next(&at, &facts(&at, Some("5"), 2)).unwrap(),
+            None,
+            "5 of 5 arrived: no empty page is asked for"
+        );
+        let mut short = Pages::new(with_total());
+        short.next(&at, &facts(&at, Some("\"5\""), 3)).unwrap();
+        assert_eq!(
+            short.next(&at, &facts(&at, None, 0)),
+            Err(PageError::TotalMismatch {
+                at: "/total (--total)".into(),
+                promised: 5,
+                got: 3
+            })
+        );
+        for (total, error) in [
+            (None, PageError::TotalMissing("/total (--total)".into())),
+            (
+                Some("-1"),
+                PageError::BadTotal {
+                    at: "/total (--total)".into(),
+                    found: "-1".into(),
+                },
+            ),
+            (
+                Some("1.5"),
+                PageError::BadTotal {
+                    at: "/total (--total)".into(),
+                    found: "1.5".into(),
+                },
+            ),
+        ] {
+            let mut pages = Pages::new(with_total());
+            assert_eq!(pages.next(&at, &facts(&at, total, 1)), Err(error));
+        }
+        let mut changed = Pages::new(with_total());
+        changed.next(&at, &facts(&at, Some("5"), 1)).unwrap();
+        assert_eq!(
+            changed.next(&at, &facts(&at, Some("6"), 1)),
+            Err(PageError::TotalChanged {
+                at: "/total (--total)".into(),
+                from: 5,
+                to: 6
+            })
+        );
+        // One page, no paginator: its count is checked all the same.
+        let mut one = Pages::new(Paging {
+            style: None,
+            ..with_total()
+        });
+        assert_eq!(
+            one.next(&at, &facts(&at, Some("4"), 3)),
+            Err(PageError::TotalMismatch {
+                at: "/total (--total)".into(),
+                promised: 4,
+                got: 3
+            })
+        );
+    }
+
+    /// `--stop-when`: the pages end after a page where the value holds; a page without the
+    /// value is an error, not a quiet end.
+    #[test]
+    fn a_stop_condition_ends_the_pages_and_must_be_there() {
+        let paging = Paging {
+            stop_when: vec![Required::parse("/has_more=false").unwrap()],
+            ..paging("page:page")
+        };
+        let at = request("https://x/e?page=1");
+        let mut pages = Pages::new(paging.clone());
+        assert!(
+            pages
+                .next(&at, &facts(&at, Some("true"), 10))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            pages.next(&at, &facts(&at, Some("false"), 10)).unwrap(),
+            None
+        );
+        let mut missing = Pages::new(paging);
+        assert_eq!(
+            missing.next(&at, &facts(&at, None, 10)),
+            Err(PageError::StopValueMissing {
+                pointer: "/has_more".into()
+            })
         );
     }
 
     #[test]
     fn loops_and_the_page_limit_fail() {
-        let mut pages = Pages::new(Style::LinkHeader, 2);
-        let a = url("https://x/a");
+        let mut pages = Pages::new(Paging {
+            max_pages: 2,
+            ..paging("link-header")
+        });
+        let a = request("https://x/a");
         pages.visit(&a).unwrap();
         assert!(matches!(pages.visit(&a), Err(PageError::Loop(_))));
-        pages.visit(&url("https://x/b")).unwrap();
+        pages.visit(&request("https://x/b")).unwrap();
         assert_eq!(
-            pages.visit(&url("https://x/c")),
+            pages.visit(&request("https://x/c")),
             Err(PageError::TooManyPages(2))
         );
     }

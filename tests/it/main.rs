@@ -20,6 +20,7 @@ mod http_faults; // malformed HTTP, absurd sizes, connections closed: what count
 mod install; // astro install and uninstall into temporary server directories
 mod load; // astro load and astro init against a recording stand-in for ClickHouse's HTTP interface
 mod pagination; // --paginate: every paginator style, all pages or nothing, loops, the origin
+mod real_apis; // --record, POST and GraphQL bodies, --stop-when, --total and --total-header
 mod records; // --records pointers and --require
 mod redirects; // redirects to another scheme, or beyond --max-redirects
 mod support; // the loopback servers, the Astro builder, assert_failed, shared bodies and runners

@@ -5,8 +5,8 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    ApiServer, Astro, Reply, assert_failed, assert_failed_with, astro, ids, page, printed_ids,
-    records, stderr, stdout,
+    ApiServer, Astro, Reply, assert_failed, assert_failed_with, astro, ids, printed_ids, records,
+    stderr, stdout,
 };
 
 fn json_reply(value: Value) -> Reply {

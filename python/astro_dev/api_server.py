@@ -6,7 +6,8 @@ its own thread, and stops itself: on `stop()`, at the end of a `with` block, or 
 
 Replies are scripted per path (the query string is ignored for matching, but logged). Each path
 has a FIFO queue of `Reply` objects; a request takes the next one. When a path's queue is empty,
-the path's default reply (`set_default`) answers, else the server-wide default (given to the
+the path's handler (`set_handler`: a function of the request, for an API that reads its query or
+body) or its default reply (`set_default`) answers, else the server-wide default (given to the
 constructor; by default a 404 with a JSON body).
 
     from astro_dev.api_server import ApiServer, Reply, astros_reply
@@ -36,7 +37,9 @@ import dataclasses
 import json
 import socket
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import typing
 from typing import Iterable
 
 __all__ = [
@@ -70,6 +73,13 @@ class RequestRecord:
     path: str  # without the query string
     target: str  # the full request target, query string included
     headers: dict[str, str]
+    body: bytes = b""
+
+    def param(self, name: str) -> str | None:
+        """The first value of query parameter `name`, decoded."""
+        query = urllib.parse.urlsplit(self.target).query
+        values = urllib.parse.parse_qs(query, keep_blank_values=True).get(name)
+        return values[0] if values else None
 
 
 def astros_body(people: Iterable[tuple[str, str]], message: str = "success") -> bytes:
@@ -102,6 +112,7 @@ class ApiServer:
         self._lock = threading.Lock()
         self._queues: dict[str, collections.deque[Reply]] = collections.defaultdict(collections.deque)
         self._defaults: dict[str, Reply] = {}
+        self._handlers: dict[str, typing.Callable[[RequestRecord], Reply]] = {}
         self._default = default or _NOT_FOUND
         self._counts: collections.Counter[str] = collections.Counter()
         self._requests: list[RequestRecord] = []
@@ -173,11 +184,17 @@ class ApiServer:
         with self._lock:
             self._defaults[path] = reply
 
+    def set_handler(self, path: str, handler: "typing.Callable[[RequestRecord], Reply]") -> None:
+        """Answer `path`, whenever its queue is empty, with `handler(request)`."""
+        with self._lock:
+            self._handlers[path] = handler
+
     def reset(self) -> None:
         """Forget queues, per-path defaults, counts and the request log."""
         with self._lock:
             self._queues.clear()
             self._defaults.clear()
+            self._handlers.clear()
             self._counts.clear()
             self._requests.clear()
 
@@ -199,15 +216,20 @@ class ApiServer:
             return len(self._queues[path])
 
     # -- internals ---------------------------------------------------------------------------
-    def _next_reply(self, method: str, target: str, headers: dict[str, str]) -> Reply:
+    def _next_reply(self, method: str, target: str, headers: dict[str, str],
+                    body: bytes = b"") -> Reply:
         path = target.split("?", 1)[0]
+        record = RequestRecord(method, path, target, headers, body)
         with self._lock:
             self._counts[path] += 1
-            self._requests.append(RequestRecord(method, path, target, headers))
+            self._requests.append(record)
             queue = self._queues.get(path)
             if queue:
                 return queue.popleft()
-            return self._defaults.get(path, self._default)
+            handler = self._handlers.get(path)
+            if handler is None:
+                return self._defaults.get(path, self._default)
+        return handler(record)
 
     def _wait(self, seconds: float) -> bool:
         """Sleep up to `seconds`; False if the server is stopping."""
@@ -224,7 +246,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self) -> None:
-        reply = self.api._next_reply(self.command, self.path, dict(self.headers.items()))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        reply = self.api._next_reply(self.command, self.path, dict(self.headers.items()), body)
         if not self.api._wait(reply.delay):
             self.close_connection = True
             return

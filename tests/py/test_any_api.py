@@ -67,7 +67,8 @@ def test_all_pages_or_nothing_through_executable(shop, api):
                "--output records --format JSONEachRow --max-attempts 1")
     insert = (f"INSERT INTO shop.events SELECT * FROM executable('{command}', JSONEachRow, "
               f"'{STRUCTURE}', SETTINGS check_exit_code = 1, stderr_reaction = 'log_last')")
-    api.enqueue("/events", json_reply({"data": events([1, 2])}), json_reply({"data": events([3])}))
+    api.enqueue("/events", json_reply({"data": events([1, 2])}), json_reply({"data": events([3])}),
+                json_reply({"data": []}))  # a short page is not the end; an empty one is
     shop.execute(insert)
     assert shop.scalar("SELECT count() FROM shop.events") == "3"
     # The second page fails for good: not even the first page's rows land.

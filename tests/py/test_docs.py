@@ -62,7 +62,9 @@ def serve_recipes(api) -> None:
     api.set_default("/v1/orders", json_reply(
         {"data": [{"id": "o1", "amount": "12.50", "created_at": "2026-12-01 10:00:00.000"}],
          "meta": {"next_cursor": None}}))
-    api.set_default("/v1/products", json_reply({"items": [{"sku": "s1", "name": "n", "price": 1.5}]}))
+    # An offset API: one product at offset 0, then an empty page, the end.
+    api.set_handler("/v1/products", lambda request: json_reply(
+        {"items": [{"sku": "s1", "name": "n", "price": 1.5}] if request.param("offset") == "0" else []}))
     api.set_default("/events", json_reply(
         {"data": [{"id": 1, "ts": "2026-12-01 10:00:00.000", "kind": "order"}]}))
 

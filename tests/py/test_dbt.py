@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from astro_dev import embedded
-from astro_dev.api_server import Reply, astros_body, astros_reply
+from astro_dev.api_server import Reply, astros_body, astros_reply, json_reply
 from conftest import USER_SCRIPTS
 from dbt_helpers import ingest_statement_of_macro, run_dbt
 
@@ -242,3 +242,37 @@ def test_source_freshness_warns_then_fails_on_old_fetches(
                         functions_dir=test_functions_dir)
     assert freshness.returncode == exit_code, freshness.output
     assert verdict in freshness.output, freshness.output
+
+
+def test_the_load_macro_runs_any_api_with_the_settings_that_make_failures_loud(
+        api, make_db, test_functions_dir):
+    """`dbt run-operation astro_load` renders the whole executable() call (check_exit_code and
+    stderr_reaction included) from a command and a column list, and loads; a failing API fails
+    the operation with astro's line and inserts nothing."""
+    db = make_db()
+    db.execute("CREATE TABLE default.items (id UInt64, name String) ENGINE = MergeTree ORDER BY id")
+    db_path = db.path
+    db.close()
+    api.set_handler("/items", lambda request: json_reply(
+        {"data": [{"id": 1, "name": "it's"}, {"id": 2, "name": "b"}]
+         if request.param("page") == "1" else []}))
+    api.set_default("/down", Reply(status=500, body=b"down"))
+
+    def load(url: str):
+        args = ("{relation: default.items, command: \"--url " + url
+                + " --records /data --paginate page:page --max-attempts 1\", "
+                "columns: \"id UInt64, name String\", settings: {command_read_timeout: 20000}}")
+        return run_dbt(["run-operation", "astro_load", "--args", args], db_path,
+                       user_scripts=USER_SCRIPTS, functions_dir=test_functions_dir)
+
+    result = load(api.url("/items"))
+    assert result.returncode == 0, result.output
+    failed = load(api.url("/down"))
+    assert failed.returncode != 0, failed.output
+    assert "HTTP 500" in failed.output and "astro: page 1: fetch of" in failed.output, failed.output
+    db = make_db(apply=False)
+    try:
+        assert db.rows("SELECT id, name FROM default.items ORDER BY id") == \
+            [{"id": 1, "name": "it's"}, {"id": 2, "name": "b"}]
+    finally:
+        db.close()

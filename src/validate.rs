@@ -67,7 +67,11 @@ impl Required {
             .ok_or("expected POINTER=JSON, e.g. /message=\"success\"")?;
         let pointer = Pointer::parse(pointer).map_err(|error| error.to_string())?;
         let value = serde_json::from_str(value).map_err(|_| {
-            format!("the value after `=` must be JSON (a string needs quotes: {pointer}=\"text\")")
+            format!(
+                "the value after `=` must be JSON (a string needs quotes: {pointer}=\"text\"; \
+                 inside executable(), write {pointer}=\\\\\"text\\\\\" in the SQL string, as ClickHouse \
+                 removes plain quotes)"
+            )
         })?;
         Ok(Self { pointer, value })
     }

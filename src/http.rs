@@ -658,9 +658,10 @@ impl Client {
         })
     }
 
-    /// Sends one GET (the credentials and `token` only `with_headers`). A pooled keep-alive connection that the server closed
-    /// while idle fails before any answer arrives; that is not the server's answer, so the
-    /// request goes once more at once on a new connection, and the retry loop never sees it.
+    /// Sends one GET, with the credentials and `token` when `with_headers`. A pooled keep-alive
+    /// connection that the server closed while idle fails before any answer arrives; that is
+    /// not the server's answer, so the request goes once more at once on a new connection, and
+    /// the retry loop never sees it.
     async fn send(
         &self,
         url: &Url,

@@ -374,7 +374,7 @@ pub(crate) enum TokenAttemptError {
     #[error(transparent)]
     Http(#[from] AttemptError),
     /// An error answer, and the OAuth error its body names (RFC 6749 §5.2), if any.
-    #[error("HTTP {status}{}", .error.as_ref().map(|error| format!(": {error}")).unwrap_or_default())]
+    #[error("HTTP {status}{}", given(": ", .error, ""))]
     Status {
         status: StatusCode,
         retry_after: Option<Duration>,
@@ -424,15 +424,23 @@ impl std::fmt::Display for OAuthError {
     }
 }
 
+/// `value` between `before` and `after` when there is one, else nothing: a part of a message.
+fn given(before: &str, value: &Option<impl std::fmt::Display>, after: &str) -> String {
+    value
+        .as_ref()
+        .map(|value| format!("{before}{value}{after}"))
+        .unwrap_or_default()
+}
+
 /// Why a 2xx token answer holds no token astro can send.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(crate) enum AnswerProblem {
     /// The body is not quoted: it could hold the token.
-    #[error("the answer is not a JSON object{}", .content_type.as_ref().map(|kind| format!(" (Content-Type {kind})")).unwrap_or_default())]
+    #[error("the answer is not a JSON object{}", given(" (Content-Type ", .content_type, ")"))]
     NotJson { content_type: Option<String> },
     #[error("the answer is larger than {}", format_size(MAX_ANSWER_BYTES as u64))]
     TooLarge,
-    #[error("the answer has no access_token{}", .error.as_ref().map(|error| format!(", but the OAuth error {error}")).unwrap_or_default())]
+    #[error("the answer has no access_token{}", given(", but the OAuth error ", .error, ""))]
     NoAccessToken { error: Option<OAuthError> },
     #[error("the answer's access_token is not a token (a string of visible ASCII characters)")]
     BadAccessToken,

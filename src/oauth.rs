@@ -16,6 +16,7 @@
 //!   writes; a token answer's body is never quoted, only its `error` code and its
 //!   `error_description` (masked, quoted, short).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
@@ -172,14 +173,10 @@ pub(crate) struct Tokens {
     guard: Guard,
     /// Shown in messages, with secret query values redacted.
     shown: String,
-    held: tokio::sync::Mutex<Held>,
-}
-
-/// The token held now, and how many were issued (each token's serial).
-#[derive(Default)]
-struct Held {
-    token: Option<(Token, Option<Instant>)>,
-    issued: u64,
+    /// The token held now, and when it is due for renewal (`None`: when the API refuses it).
+    held: tokio::sync::Mutex<Option<(Token, Option<Instant>)>>,
+    /// Tokens issued so far: each token's serial.
+    issued: AtomicU64,
 }
 
 impl Tokens {
@@ -190,6 +187,7 @@ impl Tokens {
             client,
             guard,
             held: tokio::sync::Mutex::default(),
+            issued: AtomicU64::new(0),
         }
     }
 
@@ -198,16 +196,13 @@ impl Tokens {
     /// first one's new token and take it.
     async fn usable(&self, within: &Within, refused: Option<&Token>) -> Result<Token, TokenError> {
         let mut held = self.held.lock().await;
-        if let Some((token, renew_at)) = &held.token
+        if let Some((token, renew_at)) = &*held
             && refused.is_none_or(|refused| refused.serial() != token.serial())
             && is_fresh(*renew_at, Instant::now())
         {
             return Ok(token.clone());
         }
         let issued = self.request(within).await?;
-        held.issued += 1;
-        let token = Token::bearer(&issued.access_token, held.issued)
-            .ok_or_else(|| TokenError::from_answer(&self.shown, AnswerProblem::BadAccessToken))?;
         let renew_at = renew_at(issued.asked_at, issued.lifetime);
         log!(
             "OAuth token from {}: {}",
@@ -221,8 +216,8 @@ impl Tokens {
                 None => "no expires_in, reused until the API refuses it".to_owned(),
             }
         );
-        held.token = Some((token.clone(), renew_at));
-        Ok(token)
+        *held = Some((issued.token.clone(), renew_at));
+        Ok(issued.token)
     }
 
     /// One token request with retry, within the fetch's policy and what is left of its budget.
@@ -298,8 +293,11 @@ impl Tokens {
             return Err(AnswerProblem::TooLarge.into());
         }
         let answer = parse_answer(body, content_type.as_deref())?;
+        let serial = self.issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let token =
+            Token::bearer(&answer.access_token, serial).ok_or(AnswerProblem::BadAccessToken)?;
         Ok(Issued {
-            access_token: answer.access_token,
+            token,
             lifetime: answer.lifetime,
             asked_at,
         })
@@ -326,7 +324,7 @@ impl TokenSource for Tokens {
 
 /// A token as the endpoint issued it.
 struct Issued {
-    access_token: String,
+    token: Token,
     lifetime: Option<Duration>,
     asked_at: Instant,
 }
@@ -354,18 +352,6 @@ fn margin(lifetime: Duration) -> Duration {
 #[derive(Debug, Error)]
 #[error(transparent)]
 pub(crate) struct TokenError(Box<retry::Failed<TokenAttemptError>>);
-
-impl TokenError {
-    fn from_answer(shown: &str, problem: AnswerProblem) -> Self {
-        Self(Box::new(retry::Failed {
-            what: format!("OAuth token request to {shown}"),
-            attempts: 1,
-            elapsed: Duration::ZERO,
-            stop: retry::Stop::Final,
-            last: problem.into(),
-        }))
-    }
-}
 
 /// Why one token request failed.
 #[derive(Debug, Error)]

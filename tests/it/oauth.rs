@@ -533,6 +533,11 @@ fn token_answers_without_a_usable_token_are_refused() {
             json_answer(json!({"access_token": "tok a1b2c3 split"})),
             "the answer's access_token is not a token",
         ),
+        (
+            // 16 MiB: read no further than the 64 KiB cap.
+            json_answer(json!({"access_token": "t".repeat(16 << 20)})),
+            "the answer is larger than 64 KiB",
+        ),
     ] {
         let tokens = ApiServer::always(reply);
         let api = paged_api(1);

@@ -2,12 +2,15 @@
 //! whole budget, a size cap, redirects followed by hand (each hop checked by the guard, request
 //! headers only ever sent to the origin they were configured for), and a classification of
 //! every failure as worth retrying or not. It knows nothing of what the answer should hold.
+//! A bearer token asked for while fetching ([`TokenSource`], OAuth2 in [`crate::oauth`]) goes
+//! where the configured credentials go, and is asked for again once when the API answers 401.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER};
+use futures_util::future::BoxFuture;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
 use reqwest::{Response, StatusCode};
 use thiserror::Error;
 use url::Url;
@@ -130,6 +133,12 @@ pub(crate) enum AttemptError {
     UrlTooLong { length: usize },
     #[error("the URL cannot be sent as a request")]
     Unsendable(#[source] reqwest::Error),
+    /// No token to send: the token request failed (after its own retries).
+    #[error(transparent)]
+    Token(TokenFailed),
+    /// The API answered 401 to a token, and to the new one asked for after it.
+    #[error("HTTP 401 Unauthorized, with a new OAuth token from {from} too")]
+    Unauthorized { from: String },
 }
 
 /// The longest URL a request can carry (the `http` crate's limit of a request target).
@@ -237,7 +246,9 @@ impl Retryable for AttemptError {
             | AttemptError::SharedTooLarge { .. }
             | AttemptError::Redirect { .. }
             | AttemptError::UrlTooLong { .. }
-            | AttemptError::Unsendable(_) => false,
+            | AttemptError::Unsendable(_)
+            | AttemptError::Token(_)
+            | AttemptError::Unauthorized { .. } => false,
         }
     }
 
@@ -307,12 +318,75 @@ pub(crate) enum HeaderScope {
     EachFetch,
 }
 
+/// Where bearer tokens come from when they are asked for while fetching (OAuth2 client
+/// credentials: [`crate::oauth`]). A token goes only to the origin of
+/// [`HeaderScope::Origin`], never to each fetch's own (the UDF's URLs come from SQL).
+pub(crate) trait TokenSource: Send + Sync {
+    /// A token to send now, asked for (if need be) within the fetch's policy and budget;
+    /// `refused`: the API answered 401 to this one, so not it.
+    fn token<'a>(
+        &'a self,
+        within: &'a Within,
+        refused: Option<&'a Token>,
+    ) -> BoxFuture<'a, Result<Token, TokenFailed>>;
+    /// Where the tokens come from, as messages show it.
+    fn shown(&self) -> &str;
+}
+
+/// Why no token could be had: the token request's own failure sentence.
+pub(crate) type TokenFailed = Box<dyn std::error::Error + Send + Sync>;
+
+/// A bearer token as it is sent (`Authorization: Bearer ...`, marked sensitive), and which of
+/// its source's tokens it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    header: HeaderValue,
+    serial: u64,
+}
+
+impl Token {
+    /// `None` if the token cannot stand in a header.
+    pub(crate) fn bearer(token: &str, serial: u64) -> Option<Self> {
+        let mut header = HeaderValue::from_str(&format!("Bearer {token}")).ok()?;
+        header.set_sensitive(true);
+        Some(Self { header, serial })
+    }
+
+    pub(crate) fn serial(&self) -> u64 {
+        self.serial
+    }
+}
+
+/// The limits a request made inside a fetch keeps (a token request): the fetch's retry policy
+/// and deadline, and its attempt timeout.
+pub(crate) struct Within {
+    pub(crate) policy: retry::Policy,
+    attempt_timeout: Duration,
+    attempt_flag: &'static str,
+    budget_bound: TimeBound,
+}
+
+impl Within {
+    /// How long this attempt may take, and the limit that says so: the attempt's own timeout,
+    /// or what is left of the budget when that ends first.
+    pub(crate) fn attempt_limit(&self, attempt: &retry::Attempt) -> (Duration, TimeBound) {
+        let remaining = attempt.remaining().unwrap_or(self.attempt_timeout);
+        if remaining < self.attempt_timeout {
+            (remaining, self.budget_bound)
+        } else {
+            (self.attempt_timeout, TimeBound::Attempt(self.attempt_flag))
+        }
+    }
+}
+
 pub(crate) struct Client {
     client: reqwest::Client,
     limits: Limits,
     guard: Arc<Guard>,
     credentials: Credentials,
     header_scope: HeaderScope,
+    /// Bearer tokens asked for while fetching, sent with the credentials.
+    tokens: Option<Arc<dyn TokenSource>>,
     /// Whether a request was made already, so a pooled connection may be reused (and may have
     /// been closed by the server while idle).
     used: AtomicBool,
@@ -348,8 +422,22 @@ impl Client {
             guard,
             credentials,
             header_scope,
+            tokens: None,
             used: AtomicBool::new(false),
         })
+    }
+
+    /// This client, sending a token from `tokens` with its credentials (to the origin of
+    /// [`HeaderScope::Origin`] only).
+    pub(crate) fn with_tokens(mut self, tokens: Arc<dyn TokenSource>) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// The connections of this client, for requests it does not make itself (the token
+    /// requests of the same fetch).
+    pub(crate) fn transport(&self) -> reqwest::Client {
+        self.client.clone()
     }
 
     /// Fetches `url` with retry: the whole body, within the limits (and those of a UDF block,
@@ -362,30 +450,33 @@ impl Client {
     ) -> Result<Fetched, FetchError> {
         let shown = shown_url(url);
         let started = Instant::now();
-        let (policy, budget_bound) = self.limits.retry_policy(shared);
+        let (mut policy, budget_bound) = self.limits.retry_policy(shared);
+        // A token request inside this fetch ends by the same deadline.
+        policy.began.get_or_insert(started);
+        let within = &Within {
+            policy: policy.clone(),
+            attempt_timeout: self.limits.attempt_timeout,
+            attempt_flag: self.limits.names.attempt_timeout,
+            budget_bound,
+        };
+        // One new token per fetch after a 401: a fetch never asks twice.
+        let renewed = &AtomicBool::new(false);
         let outcome = policy
             .run(&format!("fetch of {shown}"), |attempt| async move {
-                // The attempt ends by its own timeout or by the end of the budget.
-                let remaining = attempt.remaining().unwrap_or(self.limits.attempt_timeout);
-                let (limit, bound) = if remaining < self.limits.attempt_timeout {
-                    (remaining, budget_bound)
-                } else {
-                    (
-                        self.limits.attempt_timeout,
-                        TimeBound::Attempt(self.limits.names.attempt_timeout),
-                    )
-                };
-                let mut taken = 0;
-                let result =
-                    tokio::time::timeout(limit, self.attempt(url, body, shared, &mut taken)).await;
-                if let Some(shared) = shared
-                    && !matches!(result, Ok(Ok(_)))
+                let token = self.token(url, within, None).await?;
+                let limit = within.attempt_limit(&attempt);
+                match self
+                    .timed_attempt(url, body, shared, token.as_ref(), limit)
+                    .await
                 {
-                    shared.give_back(taken);
-                }
-                match result {
-                    Ok(result) => result,
-                    Err(_) => Err(AttemptError::TimedOut { limit, bound }),
+                    Err(AttemptError::Status {
+                        status: StatusCode::UNAUTHORIZED,
+                        ..
+                    }) if let Some(refused) = token => {
+                        self.with_new_token(url, body, shared, within, &attempt, &refused, renewed)
+                            .await
+                    }
+                    result => result,
                 }
             })
             .await;
@@ -410,6 +501,86 @@ impl Client {
         }
     }
 
+    /// The token for `url`, when there is a token source and `url` is on the origin of the
+    /// configured credentials; `refused`: the one the API answered 401 to.
+    async fn token(
+        &self,
+        url: &Url,
+        within: &Within,
+        refused: Option<&Token>,
+    ) -> Result<Option<Token>, AttemptError> {
+        let (Some(tokens), HeaderScope::Origin(origin)) = (&self.tokens, &self.header_scope) else {
+            return Ok(None);
+        };
+        if url.origin() != *origin {
+            return Ok(None);
+        }
+        let token = tokens.token(within, refused).await;
+        token.map(Some).map_err(AttemptError::Token)
+    }
+
+    /// The API answered 401 to `refused`: a new token and the request again at once, within
+    /// the same attempt, once per fetch; a second 401 is final.
+    #[allow(clippy::too_many_arguments)]
+    async fn with_new_token(
+        &self,
+        url: &Url,
+        body: Option<&[u8]>,
+        shared: Option<&Shared>,
+        within: &Within,
+        attempt: &retry::Attempt,
+        refused: &Token,
+        renewed: &AtomicBool,
+    ) -> Result<Received, AttemptError> {
+        let from = self.tokens.as_ref().map_or("", |tokens| tokens.shown());
+        let unauthorized = || AttemptError::Unauthorized {
+            from: from.to_owned(),
+        };
+        if renewed.swap(true, Ordering::Relaxed) {
+            return Err(unauthorized());
+        }
+        log!(
+            "{}: HTTP 401 with the OAuth token; asking {from} for a new one",
+            shown_url(url)
+        );
+        let token = self.token(url, within, Some(refused)).await?;
+        let limit = within.attempt_limit(attempt);
+        match self
+            .timed_attempt(url, body, shared, token.as_ref(), limit)
+            .await
+        {
+            Err(AttemptError::Status {
+                status: StatusCode::UNAUTHORIZED,
+                ..
+            }) => Err(unauthorized()),
+            result => result,
+        }
+    }
+
+    /// One attempt within `limit` (its own timeout, or the rest of the budget): what it took
+    /// of the shared cap is given back when it fails.
+    async fn timed_attempt(
+        &self,
+        url: &Url,
+        body: Option<&[u8]>,
+        shared: Option<&Shared>,
+        token: Option<&Token>,
+        (limit, bound): (Duration, TimeBound),
+    ) -> Result<Received, AttemptError> {
+        let mut taken = 0;
+        let result =
+            tokio::time::timeout(limit, self.attempt(url, body, shared, token, &mut taken)).await;
+        if let Some(shared) = shared
+            && !matches!(result, Ok(Ok(_)))
+        {
+            shared.give_back(taken);
+        }
+        match result {
+            Ok(result) => result,
+            Err(_) => Err(AttemptError::TimedOut { limit, bound }),
+        }
+    }
+
     /// One attempt: the request, its redirects, and the whole body within the size cap.
     /// `taken` counts the bytes taken from the block's cap, so that a failed attempt gives
     /// them back.
@@ -418,6 +589,7 @@ impl Client {
         url: &Url,
         body: Option<&[u8]>,
         shared: Option<&Shared>,
+        token: Option<&Token>,
         taken: &mut u64,
     ) -> Result<Received, AttemptError> {
         if url.as_str().len() > MAX_URL_BYTES {
@@ -434,7 +606,7 @@ impl Client {
         let mut redirects = 0;
         let mut response = loop {
             let with_headers = current.origin() == headers_origin;
-            let response = self.send(&current, body, with_headers).await?;
+            let response = self.send(&current, body, with_headers, token).await?;
             let Some(next) = redirect_target(&response, &current) else {
                 break response;
             };
@@ -514,14 +686,17 @@ impl Client {
         })
     }
 
-    /// Sends one GET. A pooled keep-alive connection that the server closed while idle fails
-    /// before any answer arrives; that is not the server's answer, so the request goes once
-    /// more at once on a new connection, and the retry loop never sees it.
+    /// Sends one GET (or a POST of `body`), with the credentials and `token` when
+    /// `with_headers`. A pooled keep-alive
+    /// connection that the server closed while idle fails before any answer arrives; that is
+    /// not the server's answer, so the request goes once more at once on a new connection, and
+    /// the retry loop never sees it.
     async fn send(
         &self,
         url: &Url,
         body: Option<&[u8]>,
         with_headers: bool,
+        token: Option<&Token>,
     ) -> Result<Response, AttemptError> {
         let mut target = url.clone();
         if with_headers && let Some((name, value)) = &self.credentials.query {
@@ -539,6 +714,9 @@ impl Client {
             };
             if with_headers {
                 request = request.headers(self.credentials.headers.clone());
+                if let Some(token) = token {
+                    request = request.header(AUTHORIZATION, token.header.clone());
+                }
             }
             request.send()
         };
@@ -574,7 +752,7 @@ fn is_stale_connection(error: &reqwest::Error) -> bool {
     find_source::<hyper::Error>(error).is_some_and(hyper::Error::is_incomplete_message)
 }
 
-fn classify_request_error(error: reqwest::Error) -> AttemptError {
+pub(crate) fn classify_request_error(error: reqwest::Error) -> AttemptError {
     let error = error.without_url();
     if let Some(refused) = find_source::<Refused>(&error) {
         return AttemptError::Refused(refused.clone());
@@ -596,7 +774,7 @@ fn classify_request_error(error: reqwest::Error) -> AttemptError {
     }
 }
 
-fn classify_body_error(error: reqwest::Error) -> AttemptError {
+pub(crate) fn classify_body_error(error: reqwest::Error) -> AttemptError {
     let error = error.without_url();
     // reqwest calls every body error a decode error once it decompresses; the connection's
     // own failures carry hyper's error, a body that does not decompress does not.

@@ -6,7 +6,8 @@
 //! - `commands`: one module per command, each with its job;
 //! - the core: `pull` (every page of an answer fetched and validated, and the paginators),
 //!   `clickhouse_client` (a ClickHouse server over HTTP), `open_notify` (the flagship preset),
-//!   `http` (the HTTP client), `retry` (the one retry loop and its failure sentence), `guard`
+//!   `oauth` (OAuth2 client credentials: the token the HTTP client sends), `http` (the HTTP
+//!   client), `retry` (the one retry loop and its failure sentence), `guard`
 //!   (what may be reached), `validate` (what an answer must hold);
 //! - the leaves: `json` (the one-pass scanner, as strict as ClickHouse), `rows` (the rows
 //!   printed and their formats), `schema` (the SQL carried inside the binary), `template` (a URL
@@ -20,6 +21,7 @@ mod guard;
 mod http;
 mod json;
 mod messages;
+mod oauth;
 mod open_notify;
 mod pull;
 mod retry;

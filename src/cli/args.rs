@@ -13,6 +13,7 @@ use super::values::{
 };
 use crate::commands::fetch::Output;
 use crate::json::Pointer;
+use crate::oauth::{self, ClientAuth};
 use crate::open_notify::{DEFAULT_API_HOST, DEFAULT_API_URL};
 use crate::pull::Style;
 use crate::rows::format::Format;
@@ -37,7 +38,8 @@ const DEFAULT_CLICKHOUSE_URL: &str = "http://localhost:8123";
         how long) and exits with status 1; usage errors exit with status 2.",
     after_help = "Environment: ASTRO_API_URL (the URL when --url is not given), ASTRO_HEADERS_FILE \
         (request headers, one `Name: value` per line), ASTRO_BEARER_TOKEN (sent as `Authorization: Bearer ...`), \
-        ASTRO_BASIC_AUTH (`user:password`), ASTRO_API_KEY (with --api-key-param). \
+        ASTRO_BASIC_AUTH (`user:password`), ASTRO_API_KEY (with --api-key-param), \
+        ASTRO_OAUTH_CLIENT_ID and ASTRO_OAUTH_CLIENT_SECRET (with --oauth-token-url). \
         Secrets belong there, never in SQL text; astro never prints them."
 )]
 pub(crate) struct Cli {
@@ -90,7 +92,8 @@ pub(crate) enum Command {
         failure nothing is inserted, one line goes to stderr and the exit status is 1.",
         after_help = "Environment: CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_DATABASE (as the flags), \
         CLICKHOUSE_PASSWORD (the password: environment only, never a flag, never printed), \
-        ASTRO_API_URL, ASTRO_HEADERS_FILE, ASTRO_BEARER_TOKEN (as for `astro fetch`).\n\n\
+        ASTRO_API_URL, ASTRO_HEADERS_FILE, ASTRO_BEARER_TOKEN, ASTRO_OAUTH_CLIENT_ID, \
+        ASTRO_OAUTH_CLIENT_SECRET (as for `astro fetch`).\n\n\
         Example (ClickHouse Cloud):\n  \
         export CLICKHOUSE_URL=https://<host>.clickhouse.cloud:8443 CLICKHOUSE_PASSWORD=...\n  \
         astro init && astro load"
@@ -267,6 +270,89 @@ pub(crate) struct ApiArgs {
 
     #[command(flatten)]
     pub(super) credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub(super) oauth: OAuthArgs,
+}
+
+/// OAuth2 client credentials (RFC 6749 4.4): the client id and secret come from the
+/// environment only.
+#[derive(Debug, Args)]
+pub(crate) struct OAuthArgs {
+    /// Ask this token endpoint for an access token with ASTRO_OAUTH_CLIENT_ID and
+    /// ASTRO_OAUTH_CLIENT_SECRET (OAuth2 client credentials), and send it as a bearer token to
+    /// the --url's origin only; asked for again before it expires, and once on a 401.
+    #[arg(long, value_name = "URL")]
+    pub(super) oauth_token_url: Option<String>,
+
+    /// A scope to ask for (repeatable: the scopes are joined with spaces, which ClickHouse's
+    /// command line cannot carry). Without it: the token endpoint's default scope.
+    #[arg(long, value_name = "SCOPE", requires = "oauth_token_url",
+        value_parser = oauth::parse_scope)]
+    pub(super) oauth_scope: Vec<String>,
+
+    /// How the client authenticates to the token endpoint: basic (HTTP Basic) or body (the
+    /// client_id and client_secret form fields).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "HOW",
+        default_value = "basic",
+        requires = "oauth_token_url"
+    )]
+    pub(super) oauth_client_auth: ClientAuth,
+}
+
+impl OAuthArgs {
+    /// The token URL is one the guard of --url lets through, and no other Authorization
+    /// header rides in --url (its user name and password are sent as Basic auth).
+    fn check(&self, url: &str) -> Result<(), String> {
+        let Some(token_url) = &self.oauth_token_url else {
+            return Ok(());
+        };
+        oauth::token_url(token_url)?;
+        let url = api_url(url)?
+            .fill(&[(CURSOR, CURSOR)])
+            .map_err(|error| error.to_string())?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "--url holds a user name or password, sent as Basic auth, and \
+                        --oauth-token-url would send a bearer token: both are an Authorization \
+                        header; set one"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The OAuth2 flags `astro udf` refuses (hidden): its URLs come from SQL rows.
+#[derive(Debug, Args)]
+pub(crate) struct RefusedOAuthArgs {
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "")]
+    oauth_token_url: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "")]
+    oauth_scope: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "")]
+    oauth_client_auth: Option<String>,
+}
+
+impl RefusedOAuthArgs {
+    fn check(&self) -> Result<(), String> {
+        let given = [
+            ("--oauth-token-url", &self.oauth_token_url),
+            ("--oauth-scope", &self.oauth_scope),
+            ("--oauth-client-auth", &self.oauth_client_auth),
+        ];
+        match given.iter().find(|(_, value)| value.is_some()) {
+            Some((flag, _)) => Err(format!(
+                "astro udf takes no {flag}: its URLs come from SQL rows, and a token sent with \
+                 them would go wherever a row points; fetch an OAuth2 API with astro fetch, \
+                 whose --url the operator sets"
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -306,6 +392,9 @@ pub(crate) struct UdfArgs {
 
     #[command(flatten)]
     pub(super) credentials: CredentialArgs,
+
+    #[command(flatten)]
+    pub(super) oauth: RefusedOAuthArgs,
 }
 
 #[derive(Debug, Args)]
@@ -519,6 +608,7 @@ impl Cli {
         match &self.command {
             Command::Fetch(args) => {
                 args.api.check_body(args.body_stdin)?;
+                args.api.oauth.check(&args.api.url)?;
                 let template = api_url(&args.api.url)?;
                 match (args.cursor_stdin, template.holds(CURSOR)) {
                     (true, false) => Err(format!(
@@ -539,6 +629,7 @@ impl Cli {
             }
             Command::Load(args) => {
                 args.api.check_body(false)?;
+                args.api.oauth.check(&args.api.url)?;
                 if api_url(&args.api.url)?.holds(CURSOR) {
                     return Err(format!(
                         "--url holds {{{CURSOR}}}, which only astro fetch --cursor-stdin fills"
@@ -564,7 +655,8 @@ impl Cli {
             {
                 clickhouse_url(&target.clickhouse.clickhouse_url).map(drop)
             }
-            Command::Udf(_) | Command::Install(_) | Command::Uninstall(_) => Ok(()),
+            Command::Udf(args) => args.oauth.check(),
+            Command::Install(_) | Command::Uninstall(_) => Ok(()),
         }
     }
 }

@@ -3,17 +3,20 @@
 //! credentials, the ClickHouse password) and files (the headers file, `--sql-dir`), and the
 //! place that tells the core what each limit is called in messages.
 
+use std::sync::Arc;
+
 use anyhow::Result;
 
 use super::args::{
     ApiArgs, ClickHouseArgs, Command, CredentialArgs, FetchArgs, InitArgs, InstallArgs, LimitArgs,
-    LoadArgs, Method, TargetArgs, UdfArgs, UninstallArgs,
+    LoadArgs, Method, OAuthArgs, TargetArgs, UdfArgs, UninstallArgs,
 };
 use super::values::{api_url, clickhouse_url, is_default_url, parse_json_body};
 use crate::clickhouse_client::{self, Server};
 use crate::commands::{Job, fetch, init, install, load, udf};
 use crate::guard::Guard;
 use crate::http::{self, HeaderScope, LimitNames, SharedNames};
+use crate::oauth;
 use crate::open_notify;
 use crate::pull;
 use crate::schema;
@@ -24,6 +27,8 @@ use crate::validate::{RecordsAt, Shape};
 const BEARER_ENV: &str = "ASTRO_BEARER_TOKEN";
 const BASIC_AUTH_ENV: &str = "ASTRO_BASIC_AUTH";
 const API_KEY_ENV: &str = "ASTRO_API_KEY";
+const OAUTH_CLIENT_ID_ENV: &str = "ASTRO_OAUTH_CLIENT_ID";
+const OAUTH_CLIENT_SECRET_ENV: &str = "ASTRO_OAUTH_CLIENT_SECRET";
 /// The ClickHouse password is read from this variable only: a flag would show it in `ps` and
 /// shell history.
 const PASSWORD_ENV: &str = "CLICKHOUSE_PASSWORD";
@@ -192,12 +197,22 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
     shape.page_values = paging.pointers();
     let body = body(args)?;
     let credentials = credentials(&args.credentials, args.api_key_param.as_deref())?;
+    let endpoint = oauth_endpoint(&args.oauth, &credentials)?;
     let own = client(
         &args.limits,
         credentials,
         Guard::open(),
         HeaderScope::Origin(origin.clone()),
     )?;
+    // Token requests go over the same connections, past the same guard as --url (the operator
+    // chose both URLs); the token goes only where the credentials go.
+    let own = match endpoint {
+        Some(endpoint) => {
+            let tokens = oauth::Tokens::new(endpoint, own.transport(), Guard::open());
+            own.with_tokens(Arc::new(tokens))
+        }
+        None => own,
+    };
     let foreign = if args.allow_hosts.is_empty() {
         None
     } else {
@@ -258,6 +273,38 @@ fn credentials(args: &CredentialArgs, api_key_param: Option<&str>) -> Result<Cre
         api_key: api_key.as_deref(),
     }
     .credentials()?)
+}
+
+/// The token endpoint of `--oauth-token-url`, with the client id and secret from the
+/// environment; `None` without the flag. A second Authorization header is refused.
+fn oauth_endpoint(args: &OAuthArgs, credentials: &Credentials) -> Result<Option<oauth::Endpoint>> {
+    let Some(url) = &args.oauth_token_url else {
+        return Ok(None);
+    };
+    let set = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    if credentials
+        .headers
+        .contains_key(reqwest::header::AUTHORIZATION)
+    {
+        let other = [BEARER_ENV, BASIC_AUTH_ENV]
+            .into_iter()
+            .find(|name| set(name).is_some())
+            .unwrap_or("an Authorization header in the headers file");
+        anyhow::bail!("{other} and --oauth-token-url both set the Authorization header; set one");
+    }
+    let needs = |name: &str, what: &str| {
+        set(name)
+            .ok_or_else(|| anyhow::anyhow!("--oauth-token-url needs the client {what} in {name}"))
+    };
+    let client_id = needs(OAUTH_CLIENT_ID_ENV, "id")?;
+    let client_secret = needs(OAUTH_CLIENT_SECRET_ENV, "secret")?;
+    Ok(Some(oauth::Endpoint::new(
+        oauth::token_url(url).map_err(anyhow::Error::msg)?,
+        &args.oauth_scope,
+        args.oauth_client_auth,
+        client_id,
+        client_secret,
+    )))
 }
 
 fn client(

@@ -19,6 +19,7 @@ mod fetch; // one answer: rows and formats, retries, the time budget, the byte c
 mod http_faults; // malformed HTTP, absurd sizes, connections closed: what counts as an attempt
 mod install; // astro install and uninstall into temporary server directories
 mod load; // astro load and astro init against a recording stand-in for ClickHouse's HTTP interface
+mod oauth; // OAuth2 client credentials: the token asked for, reused, renewed, kept on its origin
 mod pagination; // --paginate: every paginator style, all pages or nothing, loops, the origin
 mod real_apis; // --record, POST and GraphQL bodies, --stop-when, --total and --total-header
 mod records; // --records pointers and --require

@@ -429,6 +429,8 @@ impl Astro {
             "ASTRO_BEARER_TOKEN",
             "ASTRO_BASIC_AUTH",
             "ASTRO_API_KEY",
+            "ASTRO_OAUTH_CLIENT_ID",
+            "ASTRO_OAUTH_CLIENT_SECRET",
             "CLICKHOUSE_URL",
             "CLICKHOUSE_USER",
             "CLICKHOUSE_PASSWORD",

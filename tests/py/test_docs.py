@@ -90,12 +90,20 @@ def serve_recipes(api) -> None:
     api.set_handler("/v1/customers", lambda request: json_reply(
         {"count": 2, "results": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
          if request.param("offset") == "0" else []}))
+    # The OAuth2 recipe: its token endpoint, and the API that wants the token.
+    api.set_default("/oauth/token", json_reply(
+        {"access_token": "doc-token-5c1d", "token_type": "Bearer", "expires_in": 3600}))
+    api.set_default("/v2/invoices", json_reply(
+        {"data": [{"id": "i1", "customer": "c1", "total": "99.90",
+                   "issued_at": "2026-12-01 10:00:00.000"}], "links": {"next": None}}))
 
 
 def test_every_statement_in_the_docs_runs(db, api, api_url, monkeypatch):
     api.set_default("/astros.json", astros_reply(CREW))
     serve_recipes(api)
     monkeypatch.setenv("ASTRO_API_KEY", "test-key")  # the offset recipe's --api-key-param
+    monkeypatch.setenv("ASTRO_OAUTH_CLIENT_ID", "doc-client")  # the OAuth2 recipe's client
+    monkeypatch.setenv("ASTRO_OAUTH_CLIENT_SECRET", "doc-secret-7e2f")
     db.ingest()
     ran = 0
     for doc, statement in doc_statements():
@@ -121,6 +129,12 @@ def test_every_statement_in_the_docs_runs(db, api, api_url, monkeypatch):
     assert [r.param("page") for r in api.requests if r.path == "/v1/charges/search"] == [None, "p2"]
     products = [r for r in api.requests if r.path == "/v1/products"]
     assert products and all("api_key=test-key" in r.target for r in products)
+    # The OAuth2 recipe asked for a token and sent it to the API.
+    assert db.scalar("SELECT count() FROM default.invoices") == "1"
+    assert [r.method for r in api.requests if r.path == "/oauth/token"] == ["POST"]
+    invoices = [r for r in api.requests if r.path == "/v2/invoices"]
+    assert invoices and all({k.lower(): v for k, v in r.headers.items()}.get("authorization")
+                            == "Bearer doc-token-5c1d" for r in invoices)
     # The INSERTs of the docs ran too: the same answer again, still the same people now.
     assert sorted((r["craft"], r["name"]) for r in db.rows("SELECT * FROM astro.people_now")) \
         == sorted(CREW)

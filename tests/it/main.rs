@@ -2,6 +2,7 @@
 //! recording stand-in for a ClickHouse server's HTTP interface). One test binary, a module per
 //! command; no test reaches the internet.
 
+mod cluster;
 mod fetch;
 mod hostile;
 mod install;

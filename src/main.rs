@@ -10,6 +10,7 @@
 
 mod api;
 mod cli;
+mod cluster;
 mod commands;
 mod fingerprint;
 mod formats;

@@ -155,7 +155,7 @@ pub(crate) const DATABASE: &str = "astro";
 
 /// One piece of SQL text as the splitter sees it.
 #[derive(Debug, PartialEq, Eq)]
-enum Token<'a> {
+pub(crate) enum Token<'a> {
     /// Words, numbers, operators and blanks.
     Code(&'a str),
     /// A string literal or a quoted identifier, quotes included.
@@ -166,7 +166,7 @@ enum Token<'a> {
 
 /// Splits SQL text into tokens; never fails (an unterminated literal or comment runs to the
 /// end).
-fn tokens(text: &str) -> Vec<Token<'_>> {
+pub(crate) fn tokens(text: &str) -> Vec<Token<'_>> {
     fn flush<'a>(out: &mut Vec<Token<'a>>, text: &'a str, from: usize, to: usize) {
         if from < to {
             out.push(Token::Code(&text[from..to]));

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::InitArgs;
+use crate::cluster::Cluster;
 use crate::fingerprint::fnv1a;
 use crate::schema::{self, LEDGER_TABLE, SchemaFile};
 use crate::server::Server;
@@ -39,8 +40,9 @@ struct Record<'a> {
 
 pub(super) async fn run(args: InitArgs) -> Result<()> {
     let database = &args.clickhouse.clickhouse_database;
+    let cluster = args.cluster.as_deref().map(Cluster::new);
     let files = schema::files(args.engine, args.schedule, args.sql_dir.as_deref())?;
-    let plan: Vec<Step> = files
+    let mut plan: Vec<Step> = files
         .into_iter()
         .map(|file| {
             let statements: Vec<String> = schema::split_statements(&file.text)
@@ -55,12 +57,25 @@ pub(super) async fn run(args: InitArgs) -> Result<()> {
             }
         })
         .collect();
+    // On a cluster the statements change, the ledger's fingerprints (the files' versions) not.
+    if let Some(cluster) = &cluster {
+        for step in &mut plan {
+            step.statements = cluster.replicated(&step.statements, database, &step.file.path)?;
+        }
+    }
     if args.dry_run {
         return print_plan(&plan, args.jsonl).context("cannot write the statements to stdout");
     }
     // No default database: the first file creates it, and every statement names it.
     let server = args.clickhouse.server(false)?;
     let started = Instant::now();
+    if let Some(cluster) = &cluster {
+        cluster.check(&server, database).await?;
+    }
+    let client = cluster.as_ref().map_or_else(
+        || server.client().clone(),
+        |cluster| cluster.ddl_client(&server),
+    );
     let applied_before = read_ledger(&server, database).await?;
     let mut ledger_ready = false;
     let (mut applied, mut unchanged) = (0, 0);
@@ -79,15 +94,20 @@ pub(super) async fn run(args: InitArgs) -> Result<()> {
                 format!("applying {} (statement {})", step.file.path, index + 1)
             };
             server
-                .with_retry(&what, || server.client().query_raw(statement).execute())
+                .with_retry(&what, || client.query_raw(statement).execute())
                 .await?;
         }
         // The ledger lives in the database the first file creates.
         if !ledger_ready {
-            let ddl = schema::ledger_ddl(database);
+            let mut ddl = schema::ledger_ddl(database);
+            if let Some(cluster) = &cluster {
+                ddl = cluster
+                    .replicated(&[ddl], database, "the schema ledger")?
+                    .remove(0);
+            }
             server
                 .with_retry("creating the schema ledger", || {
-                    server.client().query_raw(&ddl).execute()
+                    client.query_raw(&ddl).execute()
                 })
                 .await?;
             ledger_ready = true;

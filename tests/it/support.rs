@@ -404,6 +404,7 @@ pub fn astro_command(args: &[&str]) -> Command {
         "CLICKHOUSE_USER",
         "CLICKHOUSE_PASSWORD",
         "CLICKHOUSE_DATABASE",
+        "CLICKHOUSE_CLUSTER",
         "HTTP_PROXY",
         "http_proxy",
         "HTTPS_PROXY",

@@ -163,7 +163,7 @@ impl Cluster {
             .clone()
             .with_setting("distributed_ddl_task_timeout", wait.to_string())
             .with_setting("distributed_ddl_output_mode", "throw")
-            .with_setting("wait_end_of_query", "1")
+            .with_setting("http_wait_end_of_query", "1")
     }
 
     /// Asks every replica of the cluster, through the server astro talks to, whether it is

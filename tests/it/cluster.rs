@@ -388,7 +388,7 @@ fn init_on_a_ready_cluster_creates_a_replicated_schema() {
         }
         assert_eq!(request.param("distributed_ddl_task_timeout"), Some("16"));
         assert_eq!(request.param("distributed_ddl_output_mode"), Some("throw"));
-        assert_eq!(request.param("wait_end_of_query"), Some("1"));
+        assert_eq!(request.param("http_wait_end_of_query"), Some("1"));
     }
     // The ledger records the files' versions as a single node does (golden requests).
     let rows: Vec<String> = requests

@@ -304,7 +304,9 @@ def test_server_binary_is_the_builders_only(compose, services):
     assert BINARY_VOLUME in (compose.get("volumes") or {})
     users = {name: m for name, s in services.items() for m in mounts(s)
              if m["source"] == BINARY_VOLUME}
-    assert set(users) == {"builder", "clickhouse", "init"}
+    # The cluster profile's servers and init run it too (tests/py/test_cluster.py).
+    assert set(users) == {"builder", "clickhouse", "init",
+                          "clickhouse-1", "clickhouse-2", "cluster-init"}
     writers = [name for name, m in users.items() if not m["read_only"]]
     assert writers == ["builder"]
 

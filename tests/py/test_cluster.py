@@ -123,6 +123,10 @@ def test_the_docs_sql_parses_and_shows_the_check_astro_makes(parser, tmp_path):
     for statement in statements:
         try:
             parse(parser, statement)
+            # What reads this server's system tables runs here too (columns and all).
+            if code_of(statement).lstrip().startswith("SELECT") \
+                    and "clusterAllReplicas" not in statement:
+                parser.query(statement)
         except embedded.QueryError as exc:
             pytest.fail(f"docs/cluster.md: {statement}\n{exc}")
     # The check's queries in the doc are the ones the binary sends (whitespace aside).
@@ -472,6 +476,10 @@ def test_replicas_run_the_builders_binary_with_health_checks(services):
     assert init["depends_on"] == {name: {"condition": "service_healthy"} for name in REPLICAS}
     assert init["restart"] == "no"
     assert init["environment"]["CLICKHOUSE_URL"] == "http://clickhouse-1:8123"
+    # Every published port has its own default, so both stacks can run at once.
+    published = [interpolate(p.rsplit(":", 1)[0].split(":", 1)[1], {})
+                 for service in services.values() for p in service.get("ports", [])]
+    assert len(published) == len(set(published)) == 4, published
     # The data volumes are declared.
     assert {"keeper-data", "clickhouse-1-data", "clickhouse-2-data"} <= set(
         yaml.safe_load(COMPOSE_FILE.read_text())["volumes"])

@@ -130,8 +130,10 @@ clean: ## remove the build, the Python environment, the embedded database and db
 	cargo clean
 	rm -rf $(VENV) $(LOCK_VENV) $(DLT_VENV) .astro $(BIN) dbt/target dbt/logs
 
-.PHONY: up down logs
+.PHONY: up up-cluster down logs
 COMPOSE ?= docker compose
+# Every service, the profile `cluster` included (for down and logs).
+COMPOSE_ALL = $(COMPOSE) --profile cluster
 
 .env: ## create .env for the server stack from .env.example, with a random password
 	docker/ensure-env.sh
@@ -142,8 +144,15 @@ up: .env ## start the ClickHouse server stack (Docker): static binary, server, s
 	$(COMPOSE) up -d --wait clickhouse
 	$(COMPOSE) run --rm init
 
-down: .env ## stop the server stack (the data volume stays; `docker compose down -v` drops it)
-	$(COMPOSE) down
+# The profile `cluster` (docs/cluster.md): Keeper and two replicas, then the schema on the
+# cluster through the same binary (the one-shot cluster-init: astro init --cluster astro_cluster
+# --schedule), which first checks that both replicas have astro.
+up-cluster: .env ## start the cluster stack (Docker): Keeper, two replicas, astro init --cluster astro_cluster --schedule
+	$(COMPOSE) --profile cluster up -d --wait keeper clickhouse-1 clickhouse-2
+	$(COMPOSE) --profile cluster run --rm cluster-init
 
-logs: .env ## follow the server stack's logs
-	$(COMPOSE) logs -f
+down: .env ## stop the server stacks, single and cluster (the data volumes stay; `docker compose --profile cluster down -v` drops them)
+	$(COMPOSE_ALL) down
+
+logs: .env ## follow the server stacks' logs
+	$(COMPOSE_ALL) logs -f

@@ -202,10 +202,20 @@ impl Server {
     /// Runs one statement that returns no rows (DDL, SYSTEM), with retry; returns the number of
     /// requests it took. A 200 whose body is ClickHouse's exception text is a failure too.
     pub(crate) async fn execute(&self, what: &str, statement: &str) -> Result<u32, ServerError> {
+        self.execute_with(&self.client, what, statement).await
+    }
+
+    /// [`Server::execute`] through `client` (this server's client with other settings: a
+    /// cluster's DDL settings).
+    pub(crate) async fn execute_with(
+        &self,
+        client: &clickhouse::Client,
+        what: &str,
+        statement: &str,
+    ) -> Result<u32, ServerError> {
         let (_, attempts) = self
             .with_retry(what, || async {
-                let body = self
-                    .client
+                let body = client
                     .query_raw(statement)
                     .fetch_bytes("TabSeparated")?
                     .collect()

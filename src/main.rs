@@ -5,7 +5,8 @@
 //!   (`build`, the only reader of the environment and files);
 //! - `commands`: one module per command, each with its job;
 //! - the core: `pull` (every page of an answer fetched and validated, and the paginators),
-//!   `clickhouse_client` (a ClickHouse server over HTTP), `open_notify` (the flagship preset),
+//!   `clickhouse_client` (a ClickHouse server over HTTP), `cluster` (the schema on a cluster),
+//!   `oauth` (OAuth2 client-credentials tokens), `open_notify` (the flagship preset),
 //!   `oauth` (OAuth2 client credentials: the token the HTTP client sends), `http` (the HTTP
 //!   client), `retry` (the one retry loop and its failure sentence), `guard`
 //!   (what may be reached), `validate` (what an answer must hold);
@@ -15,6 +16,7 @@
 
 mod cli;
 mod clickhouse_client;
+mod cluster;
 mod commands;
 mod fingerprint;
 mod guard;

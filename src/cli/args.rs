@@ -433,6 +433,13 @@ pub(crate) struct InitArgs {
     #[arg(long, value_enum, default_value = "server")]
     pub(crate) engine: Engine,
 
+    /// Create the schema on this cluster of the servers' remote_servers: a Replicated database
+    /// on every replica, replicated tables, and a scheduled ingest that runs once per schedule
+    /// for the whole cluster. Checks first that every replica has astro (docs/cluster.md).
+    #[arg(long, env = "CLICKHOUSE_CLUSTER", value_name = "NAME",
+        value_parser = crate::cluster::Cluster::parse)]
+    pub(crate) cluster: Option<String>,
+
     #[command(flatten)]
     pub(crate) clickhouse: ClickHouseArgs,
 }
@@ -638,6 +645,11 @@ impl Cli {
                 clickhouse_url(&args.clickhouse.clickhouse_url).map(drop)
             }
             Command::Init(args) => {
+                if args.engine == Engine::Embedded && args.cluster.is_some() {
+                    return Err("--cluster is for servers: the embedded engine has no \
+                        replication"
+                        .to_owned());
+                }
                 if args.engine == Engine::Embedded && !args.dry_run {
                     return Err("--engine embedded needs --dry-run: astro cannot reach an \
                         in-process engine; its driver applies the statements"

@@ -13,6 +13,7 @@ use super::args::{
 };
 use super::values::{api_url, clickhouse_url, is_default_url, parse_json_body};
 use crate::clickhouse_client::{self, Server};
+use crate::cluster::Cluster;
 use crate::commands::{Job, fetch, init, install, load, udf};
 use crate::guard::Guard;
 use crate::http::{self, HeaderScope, LimitNames, SharedNames};
@@ -104,6 +105,7 @@ fn init_job(args: InitArgs) -> Result<init::Job> {
     };
     Ok(init::Job {
         files,
+        cluster: args.cluster.as_deref().map(Cluster::new),
         database: args.clickhouse.clickhouse_database,
         apply,
     })

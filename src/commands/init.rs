@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::clickhouse_client::Server;
+use crate::cluster::Cluster;
 use crate::fingerprint::fnv1a;
 use crate::schema::{self, LEDGER_TABLE, SchemaFile};
 use crate::text;
@@ -43,6 +44,8 @@ pub(crate) struct Job {
     pub(crate) files: Vec<SchemaFile>,
     /// The database they are applied in.
     pub(crate) database: String,
+    /// The cluster of a replicated schema (`--cluster`); `None`: one server.
+    pub(crate) cluster: Option<Cluster>,
     pub(crate) apply: Apply,
 }
 
@@ -56,7 +59,8 @@ pub(crate) enum Apply {
 
 pub(super) async fn run(job: Job) -> Result<()> {
     let database = &job.database;
-    let plan: Vec<Step> = job
+    let cluster = job.cluster;
+    let mut plan: Vec<Step> = job
         .files
         .into_iter()
         .map(|file| {
@@ -72,6 +76,12 @@ pub(super) async fn run(job: Job) -> Result<()> {
             }
         })
         .collect();
+    // On a cluster the statements change, the ledger's fingerprints (the files' versions) not.
+    if let Some(cluster) = &cluster {
+        for step in &mut plan {
+            step.statements = cluster.replicated(&step.statements, database, &step.file.path)?;
+        }
+    }
     let server = match job.apply {
         Apply::Print { jsonl } => {
             return print_plan(&plan, jsonl).context("cannot write the statements to stdout");
@@ -80,6 +90,13 @@ pub(super) async fn run(job: Job) -> Result<()> {
         Apply::Server(server) => *server,
     };
     let started = Instant::now();
+    if let Some(cluster) = &cluster {
+        cluster.check(&server, database).await?;
+    }
+    let client = cluster.as_ref().map_or_else(
+        || server.client().clone(),
+        |cluster| cluster.ddl_client(&server),
+    );
     let applied_before = read_ledger(&server, database).await?;
     let mut ledger_ready = false;
     let (mut applied, mut unchanged) = (0, 0);
@@ -97,12 +114,19 @@ pub(super) async fn run(job: Job) -> Result<()> {
             } else {
                 format!("applying {} (statement {})", step.file.path, index + 1)
             };
-            server.execute(&what, statement).await?;
+            server.execute_with(&client, &what, statement).await?;
         }
         // The ledger lives in the database the first file creates.
         if !ledger_ready {
-            let ddl = schema::ledger_ddl(database);
-            server.execute("creating the schema ledger", &ddl).await?;
+            let mut ddl = schema::ledger_ddl(database);
+            if let Some(cluster) = &cluster {
+                ddl = cluster
+                    .replicated(&[ddl], database, "the schema ledger")?
+                    .remove(0);
+            }
+            server
+                .execute_with(&client, "creating the schema ledger", &ddl)
+                .await?;
             ledger_ready = true;
         }
         record(&server, database, &key, &step.fingerprint).await?;

@@ -12,6 +12,7 @@
 //! - Temporary files go under the system temporary directory, named with the process id.
 //! - A helper two modules need lives in `support.rs`; one that a single module needs stays there.
 
+mod cluster; // astro init --cluster: the replicated schema and the check of every replica
 mod compression; // gzip, deflate, br and zstd answers; --max-bytes counts decoded bytes
 mod credentials; // headers file, bearer, Basic auth, API key parameter: where each goes, never shown
 mod cursor; // --cursor-stdin, the incremental cursor from executable()'s input

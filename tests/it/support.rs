@@ -435,6 +435,7 @@ impl Astro {
             "CLICKHOUSE_USER",
             "CLICKHOUSE_PASSWORD",
             "CLICKHOUSE_DATABASE",
+            "CLICKHOUSE_CLUSTER",
             "HTTP_PROXY",
             "http_proxy",
             "HTTPS_PROXY",

@@ -167,7 +167,11 @@ def test_ports_bound_to_localhost(services):
         published[m.group(2)] = m.group(1)
     assert set(published) == {"8123", "9000"}
     for name, service in services.items():
-        if name != "clickhouse":
+        if name in ("clickhouse-1", "clickhouse-2"):
+            # The cluster profile's replicas: HTTP, on 127.0.0.1 too (tests/py/test_cluster.py).
+            for p in service["ports"]:
+                assert re.fullmatch(r"127\.0\.0\.1:\$\{\w+:-\d+\}:8123", p), p
+        elif name != "clickhouse":
             assert not service.get("ports"), f"{name} publishes ports"
 
 
@@ -304,7 +308,9 @@ def test_server_binary_is_the_builders_only(compose, services):
     assert BINARY_VOLUME in (compose.get("volumes") or {})
     users = {name: m for name, s in services.items() for m in mounts(s)
              if m["source"] == BINARY_VOLUME}
-    assert set(users) == {"builder", "clickhouse", "init"}
+    # The cluster profile's servers and init run it too (tests/py/test_cluster.py).
+    assert set(users) == {"builder", "clickhouse", "init",
+                          "clickhouse-1", "clickhouse-2", "cluster-init"}
     writers = [name for name, m in users.items() if not m["read_only"]]
     assert writers == ["builder"]
 

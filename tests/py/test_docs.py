@@ -16,6 +16,9 @@ from astro_dev.api_server import astros_reply, json_reply
 
 DOCS = [embedded.REPO_ROOT / "README.md", *sorted((embedded.REPO_ROOT / "docs").glob("*.md")),
         embedded.SQL_DIR / "README.md"]
+# docs/cluster.md's SQL needs a cluster, which the embedded engine cannot be: test_cluster.py
+# parses every statement of it and runs its reads of system tables instead.
+NEEDS_A_CLUSTER = {embedded.REPO_ROOT / "docs" / "cluster.md"}
 CREW = [("ISS", "Oleg Kononenko"), ("Tiangong", "Ye Guangfu")]
 
 
@@ -23,6 +26,8 @@ def doc_statements() -> list[tuple[str, str]]:
     """(document name, statement with its preceding comments) for every ```sql block."""
     found = []
     for doc in DOCS:
+        if doc in NEEDS_A_CLUSTER:
+            continue
         for block in re.findall(r"```sql\n(.*?)```", doc.read_text(), flags=re.S):
             found += [(doc.relative_to(embedded.REPO_ROOT).as_posix(), s)
                       for s in embedded.split_statements(block)]

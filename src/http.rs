@@ -17,6 +17,7 @@ use url::Url;
 
 use crate::guard::{CheckingResolver, Guard, Refused};
 use crate::messages::{find_source, log};
+use crate::rate::RateLimit;
 use crate::retry::{self, Retryable};
 use crate::secrets::{Credentials, shown_url};
 use crate::units::{format_duration, format_size};
@@ -43,6 +44,7 @@ pub(crate) struct LimitNames {
     pub(crate) max_elapsed: &'static str,
     pub(crate) max_bytes: &'static str,
     pub(crate) max_redirects: &'static str,
+    pub(crate) max_rps: &'static str,
 }
 
 /// A retry is made only if at least this much of the budget is left for its attempt after the
@@ -128,6 +130,9 @@ pub(crate) enum AttemptError {
     },
     #[error("request failed")]
     Request(#[source] reqwest::Error),
+    /// The host's next free slot (`--max-rps`, or a 429's pause) lies past the budget.
+    #[error("the next request to this host may go in {} ({flag}), past what is left of the budget", format_duration(*.wait))]
+    RateLimited { wait: Duration, flag: &'static str },
     /// No request can carry this URL: asking again cannot help.
     #[error("the URL is {} bytes, more than the {} a request can carry", .length, MAX_URL_BYTES)]
     UrlTooLong { length: usize },
@@ -212,8 +217,36 @@ impl Shared {
         Ok(())
     }
 
-    fn give_back(&self, bytes: u64) {
+    /// Gives back bytes taken for an answer that is not used after all (a page fetched ahead
+    /// past the end).
+    pub(crate) fn give_back(&self, bytes: u64) {
         self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+}
+
+/// The bytes one attempt took of a shared cap: given back when the attempt fails or is dropped
+/// half way (a page asked for ahead, then not needed), kept when it succeeds.
+pub(crate) struct Charge<'a> {
+    shared: Option<&'a Shared>,
+    bytes: u64,
+    kept: bool,
+}
+
+impl Charge<'_> {
+    fn take(&mut self, bytes: u64) -> Result<(), AttemptError> {
+        if let Some(shared) = self.shared {
+            shared.take(bytes)?;
+            self.bytes += bytes;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Charge<'_> {
+    fn drop(&mut self) {
+        if let (Some(shared), false) = (self.shared, self.kept) {
+            shared.give_back(self.bytes);
+        }
     }
 }
 
@@ -246,6 +279,7 @@ impl Retryable for AttemptError {
             | AttemptError::SharedTooLarge { .. }
             | AttemptError::Redirect { .. }
             | AttemptError::UrlTooLong { .. }
+            | AttemptError::RateLimited { .. }
             | AttemptError::Unsendable(_)
             | AttemptError::Token(_)
             | AttemptError::Unauthorized { .. } => false,
@@ -382,6 +416,8 @@ impl Within {
 pub(crate) struct Client {
     client: reqwest::Client,
     limits: Limits,
+    /// The slots of each host, shared by every client of the process (`--max-rps`).
+    rate: Arc<RateLimit>,
     guard: Arc<Guard>,
     credentials: Credentials,
     header_scope: HeaderScope,
@@ -398,6 +434,7 @@ impl Client {
         guard: Guard,
         credentials: Credentials,
         header_scope: HeaderScope,
+        rate: Arc<RateLimit>,
     ) -> Result<Self, SetupError> {
         let guard = Arc::new(guard);
         let tls = crate::tls::client_config().map_err(|error| SetupError(Box::new(error)))?;
@@ -419,6 +456,7 @@ impl Client {
         Ok(Self {
             client,
             limits,
+            rate,
             guard,
             credentials,
             header_scope,
@@ -464,6 +502,7 @@ impl Client {
         let outcome = policy
             .run(&format!("fetch of {shown}"), |attempt| async move {
                 let token = self.token(url, within, None).await?;
+                self.wait_for_a_slot(url, attempt.remaining()).await?;
                 let limit = within.attempt_limit(&attempt);
                 match self
                     .timed_attempt(url, body, shared, token.as_ref(), limit)
@@ -557,6 +596,24 @@ impl Client {
         }
     }
 
+    /// Waits for the URL's host to have a free slot (`--max-rps`, or a pause after a 429);
+    /// a wait past what is left of the budget is not made.
+    async fn wait_for_a_slot(&self, url: &Url, left: Option<Duration>) -> Result<(), AttemptError> {
+        let host = url.host_str().unwrap_or_default();
+        match self.rate.reserve(host, left) {
+            Ok(wait) => {
+                if !wait.is_zero() {
+                    tokio::time::sleep(wait).await;
+                }
+                Ok(())
+            }
+            Err(wait) => Err(AttemptError::RateLimited {
+                wait,
+                flag: self.limits.names.max_rps,
+            }),
+        }
+    }
+
     /// One attempt within `limit` (its own timeout, or the rest of the budget): what it took
     /// of the shared cap is given back when it fails.
     async fn timed_attempt(
@@ -567,14 +624,13 @@ impl Client {
         token: Option<&Token>,
         (limit, bound): (Duration, TimeBound),
     ) -> Result<Received, AttemptError> {
-        let mut taken = 0;
-        let result =
-            tokio::time::timeout(limit, self.attempt(url, body, shared, token, &mut taken)).await;
-        if let Some(shared) = shared
-            && !matches!(result, Ok(Ok(_)))
-        {
-            shared.give_back(taken);
-        }
+        let mut charge = Charge {
+            shared,
+            bytes: 0,
+            kept: false,
+        };
+        let result = tokio::time::timeout(limit, self.attempt(url, body, token, &mut charge)).await;
+        charge.kept = matches!(result, Ok(Ok(_)));
         match result {
             Ok(result) => result,
             Err(_) => Err(AttemptError::TimedOut { limit, bound }),
@@ -582,15 +638,14 @@ impl Client {
     }
 
     /// One attempt: the request, its redirects, and the whole body within the size cap.
-    /// `taken` counts the bytes taken from the block's cap, so that a failed attempt gives
-    /// them back.
+    /// `charge` holds the bytes taken from the shared cap, so that an attempt that fails (or
+    /// is dropped half way) gives them back.
     async fn attempt(
         &self,
         url: &Url,
         body: Option<&[u8]>,
-        shared: Option<&Shared>,
         token: Option<&Token>,
-        taken: &mut u64,
+        charge: &mut Charge<'_>,
     ) -> Result<Received, AttemptError> {
         if url.as_str().len() > MAX_URL_BYTES {
             return Err(AttemptError::UrlTooLong {
@@ -648,6 +703,12 @@ impl Client {
                 .get(RETRY_AFTER)
                 .and_then(|value| value.to_str().ok())
                 .and_then(|value| parse_retry_after(value, SystemTime::now()));
+            // A 429 that says how long to wait holds every request to that host, not only
+            // this one's retry.
+            if let (StatusCode::TOO_MANY_REQUESTS, Some(wait)) = (status, retry_after) {
+                self.rate
+                    .pause(current.host_str().unwrap_or_default(), wait);
+            }
             return Err(AttemptError::Status {
                 status,
                 retry_after,
@@ -672,10 +733,7 @@ impl Client {
                     flag: self.limits.names.max_bytes,
                 });
             }
-            if let Some(shared) = shared {
-                shared.take(chunk.len() as u64)?;
-                *taken += chunk.len() as u64;
-            }
+            charge.take(chunk.len() as u64)?;
             body.extend_from_slice(&chunk);
         }
         Ok(Received {

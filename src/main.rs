@@ -26,6 +26,7 @@ mod messages;
 mod oauth;
 mod open_notify;
 mod pull;
+mod rate;
 mod retry;
 mod rows;
 mod schema;

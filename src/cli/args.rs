@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::values::{
     CURSOR, api_url, clickhouse_url, parse_allowed_host, parse_database, parse_header_name,
-    parse_param_name, parse_pointer, parse_positive_duration, parse_positive_size,
+    parse_param_name, parse_pointer, parse_positive_duration, parse_positive_size, parse_rate,
 };
 use crate::commands::fetch::Output;
 use crate::json::Pointer;
@@ -561,6 +561,12 @@ pub(super) struct LimitArgs {
     /// Redirects followed at most.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(0..=50))]
     pub(super) max_redirects: u16,
+
+    /// At most this many requests a second to each host, shared by every page, parent and UDF
+    /// row of the process (fractions allowed: 0.5 is one every two seconds). A 429 with
+    /// Retry-After holds every request to that host for as long, with or without it.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    pub(super) max_rps: Option<f64>,
 }
 
 /// Where the request's credentials come from (never from SQL text).

@@ -20,6 +20,7 @@ use crate::http::{self, HeaderScope, LimitNames, SharedNames};
 use crate::oauth;
 use crate::open_notify;
 use crate::pull;
+use crate::rate::RateLimit;
 use crate::schema;
 use crate::secrets::{CredentialSources, Credentials};
 use crate::validate::{RecordsAt, Shape};
@@ -41,6 +42,7 @@ const LIMIT_NAMES: LimitNames = LimitNames {
     max_elapsed: "--max-elapsed",
     max_bytes: "--max-bytes",
     max_redirects: "--max-redirects",
+    max_rps: "--max-rps",
 };
 
 /// The limits the pages of one fetch share.
@@ -150,7 +152,13 @@ fn udf_job(args: UdfArgs) -> Result<udf::Job> {
     let guard = Guard::restricted(args.allow_hosts.clone(), args.allow_private);
     let credentials = credentials(&args.credentials, None)?;
     Ok(udf::Job {
-        client: client(&args.limits, credentials, guard, HeaderScope::EachFetch)?,
+        client: client(
+            &args.limits,
+            credentials,
+            guard,
+            HeaderScope::EachFetch,
+            &Arc::new(RateLimit::new(args.limits.max_rps)),
+        )?,
         chunk_header: args.chunk_header,
         concurrency: usize::from(args.concurrency),
         block_timeout: args.block_timeout,
@@ -200,11 +208,14 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
     let body = body(args)?;
     let credentials = credentials(&args.credentials, args.api_key_param.as_deref())?;
     let endpoint = oauth_endpoint(&args.oauth, &credentials)?;
+    // One set of slots for every request of the process (--max-rps, a 429's pause).
+    let rate = Arc::new(RateLimit::new(args.limits.max_rps));
     let own = client(
         &args.limits,
         credentials,
         Guard::open(),
         HeaderScope::Origin(origin.clone()),
+        &rate,
     )?;
     // Token requests go over the same connections, past the same guard as --url (the operator
     // chose both URLs); the token goes only where the credentials go.
@@ -224,6 +235,7 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
             Credentials::default(),
             guard,
             HeaderScope::Origin(origin),
+            &rate,
         )?)
     };
     let source = pull::Source {
@@ -314,12 +326,14 @@ fn client(
     credentials: Credentials,
     guard: Guard,
     scope: HeaderScope,
+    rate: &Arc<RateLimit>,
 ) -> Result<http::Client> {
     Ok(http::Client::new(
         http_limits(limits),
         guard,
         credentials,
         scope,
+        Arc::clone(rate),
     )?)
 }
 
@@ -399,6 +413,7 @@ mod tests {
             LIMIT_NAMES.max_elapsed,
             LIMIT_NAMES.max_bytes,
             LIMIT_NAMES.max_redirects,
+            LIMIT_NAMES.max_rps,
         ] {
             assert!(fetch.contains(&name.to_owned()), "{name}");
             assert!(udf.contains(&name.to_owned()), "{name}");

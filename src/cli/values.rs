@@ -108,6 +108,14 @@ pub(crate) fn parse_database(text: &str) -> Result<String, String> {
     }
 }
 
+/// A rate of requests a second (`--max-rps`): above zero, fractions allowed.
+pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0 => Ok(rate),
+        _ => Err("expected requests a second above zero, e.g. 10 or 0.5".to_owned()),
+    }
+}
+
 /// A header name (`--total-header`).
 pub(crate) fn parse_header_name(text: &str) -> Result<reqwest::header::HeaderName, String> {
     reqwest::header::HeaderName::from_bytes(text.trim().as_bytes())

@@ -647,6 +647,7 @@ impl Client {
         token: Option<&Token>,
         charge: &mut Charge<'_>,
     ) -> Result<Received, AttemptError> {
+        let _in_flight = crate::progress::request();
         if url.as_str().len() > MAX_URL_BYTES {
             return Err(AttemptError::UrlTooLong {
                 length: url.as_str().len(),
@@ -734,6 +735,7 @@ impl Client {
                 });
             }
             charge.take(chunk.len() as u64)?;
+            crate::progress::bytes(chunk.len() as u64);
             body.extend_from_slice(&chunk);
         }
         Ok(Received {

@@ -25,6 +25,7 @@ mod json;
 mod messages;
 mod oauth;
 mod open_notify;
+mod progress;
 mod pull;
 mod rate;
 mod retry;
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
             // One line. ClickHouse (stderr_reaction = 'log_last') puts it into the SQL user's
             // exception followed by its own text, so no newline ends it there; a terminal gets
             // one.
+            progress::finish();
             let line = messages::failure_line(&error);
             let mut stderr = std::io::stderr().lock();
             let end = if stderr.is_terminal() { "\n" } else { "" };

@@ -1,5 +1,6 @@
 //! A URL with `{name}` placeholders, filled in with values that come from SQL (the input row of
-//! `--cursor-stdin`), so that one command line serves every run of an incremental load.
+//! `--cursor-stdin`, every input row of `--each-row`), so that one command line serves every run
+//! of an incremental load and every parent of a parent-child load.
 //!
 //! Values fill in a URL; they never choose where it goes. A placeholder may stand in the path or
 //! the query only (one in the scheme, the user info, the host or the port is refused when the
@@ -98,6 +99,11 @@ impl Template {
             text: text.to_owned(),
             placeholders,
         })
+    }
+
+    /// The names of its placeholders, in order, each once.
+    pub(crate) fn placeholders(&self) -> impl Iterator<Item = &str> {
+        self.placeholders.iter().map(|(name, _)| name.as_str())
     }
 
     /// Whether the template holds the placeholder `{name}`.

@@ -175,6 +175,37 @@ pub(crate) struct FetchArgs {
     /// value; how a GraphQL query with spaces reaches astro from SQL. Needs --method POST.
     #[arg(long, conflicts_with_all = ["cursor_stdin", "body", "body_file"])]
     pub(crate) body_stdin: bool,
+
+    /// Requests in flight at most: pages asked for ahead with offset and page numbers (the
+    /// rows printed stay those of one at a time), or parents fetched at once with --each-row.
+    #[arg(long, value_name = "N", default_value_t = 1,
+        value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub(crate) concurrency: u16,
+
+    /// Fetch once per row of the input query executable() sends (JSONEachRow): each row's
+    /// fields fill the {name} placeholders of --url (path segments, query values) and --body
+    /// (JSON). Rows come out grouped by parent, in input order; all parents or nothing.
+    #[arg(long, conflicts_with_all = ["cursor_stdin", "body_stdin"])]
+    pub(crate) each_row: bool,
+
+    /// Add the parent row's field NAME to every record as parent_NAME (repeatable; with
+    /// --each-row and --output records).
+    #[arg(long, value_name = "NAME", requires = "each_row")]
+    pub(crate) include_parent: Vec<String>,
+
+    /// With --each-row: `skip` takes a 404 or 410 for a parent as no records for it (counted
+    /// and named in the -v log); `fail` (the default) fails the whole fetch.
+    #[arg(long, value_enum, default_value = "fail", requires = "each_row")]
+    pub(crate) not_found: NotFound,
+}
+
+/// What a 404 or 410 for a parent means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum NotFound {
+    /// The whole fetch fails.
+    Fail,
+    /// No records for that parent.
+    Skip,
 }
 
 /// The HTTP method of the requests.
@@ -585,7 +616,7 @@ pub(super) struct CredentialArgs {
 impl ApiArgs {
     /// A body goes with POST only, and a `cursor-body` paginator needs one; a body given on the
     /// command line must be JSON (a file's is checked when it is read).
-    fn check_body(&self, body_stdin: bool) -> Result<(), String> {
+    fn check_body(&self, body_stdin: bool, each_row: bool) -> Result<(), String> {
         let has_body = self.body.is_some() || self.body_file.is_some() || body_stdin;
         if has_body && self.method != Method::Post {
             return Err("--body, --body-file and --body-stdin need --method POST".to_owned());
@@ -597,7 +628,28 @@ impl ApiArgs {
             );
         }
         if let Some(body) = &self.body {
-            super::values::parse_json_body(body).map_err(|error| format!("--body {error}"))?;
+            super::values::parse_json_body(&super::values::body_template(body, each_row))
+                .map_err(|error| format!("--body {error}"))?;
+        }
+        Ok(())
+    }
+}
+
+impl FetchArgs {
+    /// `--each-row` reads the input in the executable's format, which must be JSONEachRow,
+    /// and `--include-parent` adds fields to records only.
+    fn check_each_row(&self) -> Result<(), String> {
+        if self.format != Format::JsonEachRow {
+            return Err(
+                "--each-row reads the input rows as JSONEachRow, the format executable() \
+                sends them in: give --format JSONEachRow"
+                    .to_owned(),
+            );
+        }
+        if !self.include_parent.is_empty() && self.output != Output::Records {
+            return Err(
+                "--include-parent adds fields to records: give --output records".to_owned(),
+            );
         }
         Ok(())
     }
@@ -620,9 +672,17 @@ impl Cli {
     pub(super) fn check(&self) -> Result<(), String> {
         match &self.command {
             Command::Fetch(args) => {
-                args.api.check_body(args.body_stdin)?;
+                args.api.check_body(args.body_stdin, args.each_row)?;
                 args.api.oauth.check(&args.api.url)?;
                 let template = api_url(&args.api.url)?;
+                if args.each_row {
+                    return args.check_each_row();
+                }
+                if let Some(name) = template.placeholders().find(|name| *name != CURSOR) {
+                    return Err(format!(
+                        "--url holds {{{name}}}: placeholders other than {{{CURSOR}}} are filled by --each-row"
+                    ));
+                }
                 match (args.cursor_stdin, template.holds(CURSOR)) {
                     (true, false) => Err(format!(
                         "--cursor-stdin needs {{{CURSOR}}} in --url, where the cursor goes"
@@ -641,7 +701,7 @@ impl Cli {
                 }
             }
             Command::Load(args) => {
-                args.api.check_body(false)?;
+                args.api.check_body(false, false)?;
                 args.api.oauth.check(&args.api.url)?;
                 if api_url(&args.api.url)?.holds(CURSOR) {
                     return Err(format!(

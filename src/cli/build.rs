@@ -9,9 +9,9 @@ use anyhow::Result;
 
 use super::args::{
     ApiArgs, ClickHouseArgs, Command, CredentialArgs, FetchArgs, InitArgs, InstallArgs, LimitArgs,
-    LoadArgs, Method, OAuthArgs, TargetArgs, UdfArgs, UninstallArgs,
+    LoadArgs, Method, NotFound, OAuthArgs, TargetArgs, UdfArgs, UninstallArgs,
 };
-use super::values::{api_url, clickhouse_url, is_default_url, parse_json_body};
+use super::values::{api_url, body_template, clickhouse_url, is_default_url, parse_json_body};
 use crate::clickhouse_client::{self, Server};
 use crate::cluster::Cluster;
 use crate::commands::{Job, fetch, init, install, load, udf};
@@ -77,13 +77,23 @@ pub(crate) fn job(command: Command) -> Result<Job> {
 
 fn fetch_job(args: FetchArgs) -> fetch::Job {
     let people = args.output == fetch::Output::People;
+    let concurrency = usize::from(args.concurrency);
+    let each_row = args.each_row.then(|| fetch::EachRow {
+        concurrency,
+        include_parent: args.include_parent.clone(),
+        skip_not_found: args.not_found == NotFound::Skip,
+    });
+    // With --each-row the parents run side by side and each one's pages one at a time, so
+    // --concurrency bounds the requests in flight either way.
+    let pages_ahead = if args.each_row { 1 } else { concurrency };
     fetch::Job {
         format: args.format,
         output: args.output,
         cursor: args.cursor_stdin.then_some(args.cursor_initial),
         body_stdin: args.body_stdin,
-        source: source(&args.api, people),
+        source: source(&args.api, people, args.each_row, pages_ahead),
         default_url: is_default_url(&args.api.url),
+        each_row,
     }
 }
 
@@ -91,7 +101,7 @@ fn load_job(args: LoadArgs) -> Result<load::Job> {
     // Connection settings first: a bad server should not cost an API call.
     let server = server(&args.clickhouse, true)?;
     Ok(load::Job {
-        source: source(&args.api, false)?,
+        source: source(&args.api, false, false, 1)?,
         server,
         database: args.clickhouse.clickhouse_database.clone(),
         default_url: is_default_url(&args.api.url),
@@ -170,7 +180,12 @@ fn udf_job(args: UdfArgs) -> Result<udf::Job> {
 /// Where the answers come from: the URL, what a valid answer holds (`people`: every record a
 /// person), the pages, and the clients: one for the URL's origin (no allowlist, its
 /// credentials), one for next pages on `--allow-host` hosts (the UDF's guard, no credentials).
-fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
+fn source(
+    args: &ApiArgs,
+    people: bool,
+    each_row: bool,
+    concurrency: usize,
+) -> Result<pull::Source> {
     let url = api_url(&args.url).map_err(anyhow::Error::msg)?;
     // Placeholders stand in the path and query only, so the origin is the template's own.
     let origin = url
@@ -205,7 +220,7 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
     };
     shape.require.extend(args.require.iter().cloned());
     shape.page_values = paging.pointers();
-    let body = body(args)?;
+    let body = body(args, each_row)?;
     let credentials = credentials(&args.credentials, args.api_key_param.as_deref())?;
     let endpoint = oauth_endpoint(&args.oauth, &credentials)?;
     // One set of slots for every request of the process (--max-rps, a 429's pause).
@@ -249,8 +264,10 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
         max_elapsed: args.limits.max_elapsed,
         max_bytes: args.limits.max_bytes,
         shared: &PAGES,
+        concurrency,
     };
-    if let Some(body) = &source.body {
+    // With --each-row the body is a template, checked once each row has filled it.
+    if let Some(body) = source.body.as_ref().filter(|_| !each_row) {
         source.check_body(body)?;
     }
     Ok(source)
@@ -258,7 +275,7 @@ fn source(args: &ApiArgs, people: bool) -> Result<pull::Source> {
 
 /// The POST body of `--body` or `--body-file`, compact; a `cursor-body` paginator's pointer is
 /// checked to have an object to go into before any request.
-fn body(args: &ApiArgs) -> Result<Option<String>> {
+fn body(args: &ApiArgs, each_row: bool) -> Result<Option<String>> {
     let text = match (&args.body, &args.body_file) {
         (Some(body), _) => body.clone(),
         (None, Some(path)) => std::fs::read_to_string(path).map_err(|error| {
@@ -270,8 +287,11 @@ fn body(args: &ApiArgs) -> Result<Option<String>> {
         })?,
         (None, None) => return Ok(None),
     };
-    let body = parse_json_body(&text).map_err(|error| anyhow::anyhow!("the body {error}"))?;
-    Ok(Some(body))
+    let checked = parse_json_body(&body_template(&text, each_row))
+        .map_err(|error| anyhow::anyhow!("the body {error}"))?;
+    // A template keeps its text (its placeholders are filled row by row); a plain body goes
+    // out compact.
+    Ok(Some(if each_row { text } else { checked }))
 }
 
 /// The request's credentials, from the environment and the headers file.

@@ -38,7 +38,7 @@ pub(super) async fn run(job: Job) -> Result<()> {
         .fill(&[])
         .map_err(|error| anyhow::anyhow!("the URL {error}"))?;
     let first = source.first_request(url, None);
-    let pulled = pull::pull(&source, first)
+    let pulled = pull::pull(&source, first, &source.limits())
         .await
         .map_err(|error| hint_for_default_url(error, default_url))?;
     // One raw row per page, all with the fetch's time.

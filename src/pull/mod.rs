@@ -2,7 +2,10 @@
 //! validated ([`crate::validate`]) before anything is made of it, all pages or nothing.
 //! Shared by `astro fetch`, `astro load` and `astro udf`.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesOrdered, StreamExt};
 
 use thiserror::Error;
 use url::Url;
@@ -77,9 +80,26 @@ pub(crate) struct Source {
     pub(crate) max_elapsed: Duration,
     pub(crate) max_bytes: u64,
     pub(crate) shared: &'static SharedNames,
+    /// Pages asked for ahead, with counted paginators (`--concurrency`).
+    pub(crate) concurrency: usize,
 }
 
 impl Source {
+    /// The client for `url`: the own one on the first URL's `origin`, the one of `--allow-host`
+    /// hosts elsewhere (`None`: pages stay on the origin).
+    fn client_for(&self, origin: &url::Origin, url: &Url) -> Option<&Client> {
+        if url.origin() == *origin {
+            Some(&self.client)
+        } else {
+            self.foreign.as_ref()
+        }
+    }
+
+    /// The time budget and byte cap every fetch of one run shares.
+    pub(crate) fn limits(&self) -> Shared {
+        Shared::new(self.shared, self.max_elapsed, self.max_bytes)
+    }
+
     /// Checks a body before any request: with `cursor-body` pages, it must have an object where
     /// the cursor goes.
     pub(crate) fn check_body(&self, body: &str) -> Result<(), PageError> {
@@ -143,36 +163,70 @@ async fn fetch_valid<T>(
 
 /// Fetches every page of `source` from `first` (its URL filled in, its body), validating
 /// each; nothing is returned unless all are valid and the pages held what the API promised.
-pub(crate) async fn pull(source: &Source, first: Request) -> Result<Pulled, AnswerError> {
-    let shared = Shared::new(source.shared, source.max_elapsed, source.max_bytes);
+/// Every fetch of `shared` shares its time budget and byte cap.
+///
+/// With `source.concurrency` above one and a counted paginator (offsets, page numbers), the
+/// pages after the one being read are asked for ahead, up to that many in flight, on the guess
+/// that each page is full. Pages are still read in order, by the same walk as one at a time:
+/// where the walk's next request is not the one guessed (a short page moves the offset less),
+/// or the pages end, what was asked for ahead is dropped unread (its bytes given back to the
+/// cap). So the pages read, and the rows printed, are the ones `--concurrency 1` reads.
+pub(crate) async fn pull(
+    source: &Source,
+    first: Request,
+    shared: &Shared,
+) -> Result<Pulled, AnswerError> {
     let paged = source.paging.style.is_some();
+    let ahead = match &source.paging.style {
+        Some(style) if style.is_counted() => source.concurrency.max(1),
+        _ => 1,
+    };
     let mut walk = Pages::new(source.paging.clone());
     let origin = first.url.origin();
-    let mut request = walk.first(first);
+    // Requests in flight, in page order, and the one to send next (the walk's, or a guess).
+    let mut in_flight: FuturesOrdered<_> = FuturesOrdered::new();
+    let mut sent: VecDeque<Request> = VecDeque::new();
+    let mut to_send = Some(walk.first(first));
     let mut pages = Vec::new();
-    let mut number = 0;
+    let mut number: u64 = 0;
     let fetched_at = loop {
+        while in_flight.len() < ahead {
+            let Some(request) = to_send.take() else { break };
+            // A loop or a page past --max-pages is never sent: it fails below, when it is
+            // its turn.
+            let client = source.client_for(&origin, &request.url);
+            let (Some(client), Ok(())) = (client, walk.check(&request, in_flight.len() as u64))
+            else {
+                to_send = Some(request);
+                break;
+            };
+            to_send = if ahead > 1 {
+                walk.predict(&request)
+            } else {
+                None
+            };
+            in_flight.push_back(fetch_page(source, client, request.clone(), shared));
+            sent.push_back(request);
+        }
         number += 1;
-        let paging_error = |error| AnswerError::Paging {
+        let (Some(fetched), Some(request)) = (in_flight.next().await, sent.pop_front()) else {
+            // Nothing could be sent: the next page is a loop, lies past --max-pages, or off
+            // the origin.
+            let request = to_send.take().expect("a next page to send");
+            let paging_error = |error| AnswerError::Paging {
+                number: number - 1,
+                error,
+            };
+            walk.visit(&request).map_err(paging_error)?;
+            return Err(paging_error(PageError::LeavesOrigin(shown_url(
+                &request.url,
+            ))));
+        };
+        walk.visit(&request).map_err(|error| AnswerError::Paging {
             number: number - 1,
             error,
-        };
-        walk.visit(&request).map_err(paging_error)?;
-        let url = &request.url;
-        let client = if url.origin() == origin {
-            &source.client
-        } else {
-            source
-                .foreign
-                .as_ref()
-                .ok_or_else(|| paging_error(PageError::LeavesOrigin(shown_url(url))))?
-        };
-        let body = request.body.as_deref().map(str::as_bytes);
-        let fetched = fetch_valid(client, url, body, Some(&shared), |body| {
-            validate::check(body, &source.shape)
-        })
-        .await;
-        let (answer, fetched) = match fetched {
+        })?;
+        let (answer, fetched) = match fetched.map(Ahead::take) {
             Ok(done) => done,
             Err(error) if paged => {
                 return Err(AnswerError::Page {
@@ -194,17 +248,68 @@ pub(crate) async fn pull(source: &Source, first: Request) -> Result<Pulled, Answ
         let next = walk
             .next(&request, &facts)
             .map_err(|error| AnswerError::Paging { number, error })?;
+        crate::progress::page(answer.record_count() as u64);
         pages.push(Page {
-            source: redact_url(url),
+            source: redact_url(&request.url),
             attempts: fetched.attempts,
             answer,
         });
-        match next {
-            Some(next) => request = next,
-            None => break Timestamp::from_system_time(fetched.received_at),
+        let Some(next) = next else {
+            break Timestamp::from_system_time(fetched.received_at);
+        };
+        // The walk goes where it was guessed it would: the page is in flight already.
+        // Elsewhere, what was asked for ahead is dropped, and the walk's request goes next.
+        if sent.front() != Some(&next) && to_send.as_ref() != Some(&next) {
+            in_flight = FuturesOrdered::new();
+            sent.clear();
+            to_send = Some(next);
         }
     };
     Ok(Pulled { pages, fetched_at })
+}
+
+/// A page fetched, possibly ahead of need: the bytes it took of the shared cap are given back
+/// when it is dropped unread.
+struct Ahead<'a> {
+    shared: &'a Shared,
+    bytes: u64,
+    page: Option<(Answer, Fetched)>,
+}
+
+impl Ahead<'_> {
+    fn take(mut self) -> (Answer, Fetched) {
+        self.page.take().expect("a page is taken once")
+    }
+}
+
+impl Drop for Ahead<'_> {
+    fn drop(&mut self) {
+        if self.page.is_some() {
+            self.shared.give_back(self.bytes);
+        }
+    }
+}
+
+/// Fetches and validates one page with `client`.
+async fn fetch_page<'a>(
+    source: &'a Source,
+    client: &'a Client,
+    request: Request,
+    shared: &'a Shared,
+) -> Result<Ahead<'a>, AnswerError> {
+    let url = &request.url;
+    let body = request.body.as_deref().map(str::as_bytes);
+    let mut bytes = 0;
+    let (answer, fetched) = fetch_valid(client, url, body, Some(shared), |body| {
+        bytes = body.len() as u64;
+        validate::check(body, &source.shape)
+    })
+    .await?;
+    Ok(Ahead {
+        shared,
+        bytes,
+        page: Some((answer, fetched)),
+    })
 }
 
 /// Fetches `url` for the UDF: any JSON value, compacted.

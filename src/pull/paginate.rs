@@ -280,6 +280,8 @@ pub(crate) struct Pages {
     records: u64,
     /// The total the first page promised.
     promised: Option<u64>,
+    /// How many records the first page held (page numbers guess later pages from it).
+    first_page_records: Option<u64>,
 }
 
 impl Pages {
@@ -296,6 +298,7 @@ impl Pages {
             position,
             records: 0,
             promised: None,
+            first_page_records: None,
         }
     }
 
@@ -310,15 +313,63 @@ impl Pages {
         }
     }
 
-    /// Notes that `request` is about to be made; refuses one made before and a page beyond
-    /// the limit.
-    pub(crate) fn visit(&mut self, request: &Request) -> Result<(), PageError> {
-        if self.fetched == self.paging.max_pages {
+    /// The request after `request` if its page is full (counted styles only): the offset
+    /// moved on by the limit, or the next page number; `None` where no such guess can be made
+    /// or the stated total says no more pages are needed.
+    pub(crate) fn predict(&self, request: &Request) -> Option<Request> {
+        let number = |param: &str| {
+            request
+                .url
+                .query_pairs()
+                .find(|(name, _)| name == param)
+                .and_then(|(_, value)| value.parse::<u64>().ok())
+        };
+        let (param, next, start_of_next) = match self.paging.style.as_ref()? {
+            Style::Offset {
+                offset_param,
+                limit,
+                ..
+            } => {
+                let next = number(offset_param)? + limit;
+                (offset_param, next, next)
+            }
+            Style::Page { param, start } => {
+                let next = number(param)? + 1;
+                // Records before the next page, if every page holds as many as the first.
+                let before = (next - start).saturating_mul(self.first_page_records?);
+                (param, next, before)
+            }
+            _ => return None,
+        };
+        if self
+            .promised
+            .is_some_and(|promised| start_of_next >= promised)
+        {
+            return None;
+        }
+        Some(Request {
+            url: with_param(&request.url, param, &next.to_string()),
+            body: request.body.clone(),
+        })
+    }
+
+    /// Whether `request` may be made: not one made before, not a page beyond the limit
+    /// (`ahead`: requests already in flight before it).
+    pub(crate) fn check(&self, request: &Request, ahead: u64) -> Result<(), PageError> {
+        if self.fetched + ahead >= self.paging.max_pages {
             return Err(PageError::TooManyPages(self.paging.max_pages));
         }
-        if !self.visited.insert(request.clone()) {
+        if self.visited.contains(request) {
             return Err(PageError::Loop(crate::secrets::shown_url(&request.url)));
         }
+        Ok(())
+    }
+
+    /// Notes that `request` was made and its page read; refuses one made before and a page
+    /// beyond the limit.
+    pub(crate) fn visit(&mut self, request: &Request) -> Result<(), PageError> {
+        self.check(request, 0)?;
+        self.visited.insert(request.clone());
         self.fetched += 1;
         Ok(())
     }
@@ -331,6 +382,7 @@ impl Pages {
         facts: &PageFacts<'_>,
     ) -> Result<Option<Request>, PageError> {
         self.records += facts.records as u64;
+        self.first_page_records.get_or_insert(facts.records as u64);
         self.read_total(facts)?;
         let stop = self.stop_holds(facts)?;
         let counted_out = self.paging.style.as_ref().is_some_and(Style::is_counted)

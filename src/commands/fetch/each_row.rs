@@ -1,0 +1,261 @@
+//! `--each-row`: parent-child loads. Every row of the input query that `executable()` sends is
+//! a parent: its fields fill the `{name}` placeholders of `--url` (one path segment, or a query
+//! value) and of `--body` (as JSON), and each parent gets a whole fetch of its own (its own
+//! pages), all of them sharing one time budget and one byte cap. Parents run `--concurrency` at
+//! a time; their rows come out grouped by parent, in input order, and only once every parent
+//! is done: all parents or nothing.
+//!
+//! Memory follows what is printed: the input is read a row at a time as parents finish, and a
+//! parent's answers are turned into its rows (bytes) as soon as its fetch is done.
+
+use std::io;
+
+use anyhow::{Context, Result};
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use reqwest::StatusCode;
+
+use super::input::{Row, Rows};
+use super::{EachRow, Output, write_rows};
+use crate::http::{AttemptError, Shared};
+use crate::messages::log;
+use crate::pull::{self, AnswerError, Source};
+use crate::rows::format::Format;
+
+/// What became of one parent.
+enum Parent {
+    /// Its rows, ready to print.
+    Rows(Vec<u8>),
+    /// A 404 or 410 with `--not-found skip`: no records, named in the `-v` log.
+    NotFound(String),
+}
+
+/// Fetches every parent of the input and returns the rows of all of them, in input order.
+pub(super) async fn run(
+    source: &Source,
+    each: &EachRow,
+    output: Output,
+    format: Format,
+) -> Result<Vec<u8>> {
+    let shared = source.limits();
+    let mut rows = Rows::new(tokio::io::BufReader::new(tokio::io::stdin()));
+    let mut in_flight = FuturesOrdered::new();
+    let mut printed = Vec::new();
+    let (mut parents, mut skipped) = (0u64, Vec::new());
+    let mut input_done = false;
+    loop {
+        while !input_done && in_flight.len() < each.concurrency.max(1) {
+            match rows.next().await? {
+                Some(row) => {
+                    in_flight.push_back(parent(source, each, &shared, row, output, format))
+                }
+                None => input_done = true,
+            }
+        }
+        let Some(done) = in_flight.next().await else {
+            break;
+        };
+        parents += 1;
+        crate::progress::parent();
+        match done? {
+            Parent::Rows(bytes) => printed.extend_from_slice(&bytes),
+            Parent::NotFound(row) => skipped.push(row),
+        }
+    }
+    if !skipped.is_empty() {
+        log!(
+            "{} of {parents} not found (404 or 410), no records for them: {}",
+            crate::text::count(skipped.len() as u64, "parent"),
+            crate::secrets::shown(&skipped.join("; "), 2000)
+        );
+    }
+    Ok(printed)
+}
+
+/// One parent's whole fetch, turned into its rows.
+async fn parent(
+    source: &Source,
+    each: &EachRow,
+    shared: &Shared,
+    row: Row,
+    output: Output,
+    format: Format,
+) -> Result<Parent> {
+    let named = |error: anyhow::Error| error.context(row.describe());
+    let first = first_request(source, &row).map_err(named)?;
+    let pulled = match pull::pull(source, first, shared).await {
+        Ok(pulled) => pulled,
+        Err(error) if each.skip_not_found && is_not_found(&error) => {
+            return Ok(Parent::NotFound(row.describe()));
+        }
+        Err(error) => return Err(named(error.into())),
+    };
+    let mut bytes = Vec::new();
+    let edit = |record: &str| -> io::Result<Option<String>> {
+        if each.include_parent.is_empty() {
+            return Ok(None);
+        }
+        with_parent(record, &row, &each.include_parent)
+            .map(Some)
+            .map_err(io::Error::other)
+    };
+    write_rows(&mut bytes, &pulled, output, format, &edit)
+        .map_err(|error| named(anyhow::Error::new(error)))?;
+    Ok(Parent::Rows(bytes))
+}
+
+/// The parent's first request: its fields in the URL's placeholders (as path segments or query
+/// values) and in the body's (as JSON).
+fn first_request(source: &Source, row: &Row) -> Result<pull::Request> {
+    let mut values = Vec::new();
+    for name in source.url.placeholders() {
+        values.push((name, row.url_value(name)?));
+    }
+    let values: Vec<(&str, &str)> = values
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let url = source
+        .url
+        .fill(&values)
+        .map_err(|error| anyhow::anyhow!("the URL filled from the row {error}"))?;
+    let body = match &source.body {
+        Some(template) => {
+            let filled = fill_body(template, row)?;
+            let body = crate::json::compact(filled.as_bytes()).map_err(|error| {
+                anyhow::anyhow!("the body filled from the row is not JSON: {error}")
+            })?;
+            source.check_body(&body)?;
+            Some(body)
+        }
+        None => None,
+    };
+    Ok(source.first_request(url, body))
+}
+
+/// A body template with each `{name}` replaced by the row's field as JSON (a string stays a
+/// quoted string, a number keeps its digits). Braces that are JSON's own are left alone: a
+/// placeholder is a brace, a name, and a closing brace, with no space or quote.
+pub(super) fn fill_body(template: &str, row: &Row) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        let name_len = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        if name_len > 0 && after[name_len..].starts_with('}') {
+            let name = &after[..name_len];
+            let value = row
+                .field(name)
+                .with_context(|| format!("the row has no field `{name}` for {{{name}}}"))?;
+            out.push_str(value);
+            rest = &after[name_len + 1..];
+        } else {
+            out.push('{');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `record` with `parent_NAME` for each name, the parent's field as it came; a record that has
+/// such a key already is an error rather than a silent second value.
+pub(super) fn with_parent(record: &str, row: &Row, names: &[String]) -> Result<String> {
+    let mut added = String::new();
+    for name in names {
+        let key = format!("parent_{name}");
+        let value = row
+            .field(name)
+            .with_context(|| format!("the parent row has no field `{name}` (--include-parent)"))?;
+        if crate::json::members(record).any(|(existing, _)| existing == key.as_str()) {
+            anyhow::bail!("a record already has `{key}`, which --include-parent {name} would add");
+        }
+        added.push_str(&format!(",{}:{value}", serde_json::to_string(&key)?));
+    }
+    let inner = &record[1..record.len() - 1];
+    let added = if inner.is_empty() {
+        &added[1..]
+    } else {
+        &added[..]
+    };
+    Ok(format!("{{{inner}{added}}}"))
+}
+
+/// Whether the fetch failed because its first page does not exist (404 or 410).
+fn is_not_found(error: &AnswerError) -> bool {
+    let fetch = match error {
+        AnswerError::Fetch(fetch) => fetch,
+        AnswerError::Page { number: 1, error } => match error.as_ref() {
+            AnswerError::Fetch(fetch) => fetch,
+            _ => return false,
+        },
+        _ => return false,
+    };
+    matches!(
+        fetch.last,
+        AttemptError::Status {
+            status: StatusCode::NOT_FOUND | StatusCode::GONE,
+            ..
+        }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(fields: &[(&str, &str)]) -> Row {
+        Row {
+            number: 7,
+            fields: fields
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_body_gets_the_rows_fields_as_json() {
+        let parent = row(&[("id", "42"), ("name", "\"a \\\"b\\\"\"")]);
+        assert_eq!(
+            fill_body(
+                r#"{"query": {"id": {id}, "name": {name}}, "x": {}}"#,
+                &parent
+            )
+            .unwrap(),
+            r#"{"query": {"id": 42, "name": "a \"b\""}, "x": {}}"#
+        );
+        assert!(
+            fill_body(r#"{"id": {other}}"#, &parent)
+                .unwrap_err()
+                .to_string()
+                .contains("no field `other`")
+        );
+    }
+
+    #[test]
+    fn records_get_the_parents_fields() {
+        let parent = row(&[
+            ("id", "123456789012345678901234567890"),
+            ("slug", "\"a/b\""),
+        ]);
+        let names = ["id".to_owned(), "slug".to_owned()];
+        assert_eq!(
+            with_parent(r#"{"n":1}"#, &parent, &names).unwrap(),
+            r#"{"n":1,"parent_id":123456789012345678901234567890,"parent_slug":"a/b"}"#
+        );
+        assert_eq!(
+            with_parent("{}", &parent, &names[..1]).unwrap(),
+            r#"{"parent_id":123456789012345678901234567890}"#
+        );
+        assert!(
+            with_parent(r#"{"parent_id":1}"#, &parent, &names[..1])
+                .unwrap_err()
+                .to_string()
+                .contains("already has `parent_id`")
+        );
+        assert!(with_parent("{}", &parent, &["x".to_owned()]).is_err());
+    }
+}

@@ -190,7 +190,14 @@ pub(crate) async fn pull(
     let mut pages = Vec::new();
     let mut number: u64 = 0;
     let fetched_at = loop {
-        while in_flight.len() < ahead {
+        // With a stated total, the first page comes alone: the total it states says how many
+        // pages to ask for, so none is asked for past the end.
+        let window = if number == 0 && source.paging.total.is_some() {
+            1
+        } else {
+            ahead
+        };
+        while in_flight.len() < window {
             let Some(request) = to_send.take() else { break };
             // A loop or a page past --max-pages is never sent: it fails below, when it is
             // its turn.

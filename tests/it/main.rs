@@ -16,6 +16,7 @@ mod cluster; // astro init --cluster: the replicated schema and the check of eve
 mod compression; // gzip, deflate, br and zstd answers; --max-bytes counts decoded bytes
 mod credentials; // headers file, bearer, Basic auth, API key parameter: where each goes, never shown
 mod cursor; // --cursor-stdin, the incremental cursor from executable()'s input
+mod fan_out; // --concurrency, --max-rps, --each-row: the same rows whatever the concurrency
 mod fetch; // one answer: rows and formats, retries, the time budget, the byte cap, the failure line
 mod http_faults; // malformed HTTP, absurd sizes, connections closed: what counts as an attempt
 mod install; // astro install and uninstall into temporary server directories

@@ -74,12 +74,8 @@ pub(super) async fn run(job: Job) -> Result<()> {
         crate::progress::start();
     }
     if let Some(each) = &job.each_row {
-        let output = each_row::run(&source, each, job.output, job.format)
-            .await
-            .map_err(|error| match error.downcast::<pull::AnswerError>() {
-                Ok(error) => hint_for_default_url(error, job.default_url),
-                Err(error) => error,
-            })?;
+        // (Its URL has placeholders, so it is never the built-in default.)
+        let output = each_row::run(&source, each, job.output, job.format).await?;
         crate::progress::finish();
         return stdout
             .write_all(&output)

@@ -199,6 +199,15 @@ pub(crate) struct FetchArgs {
     pub(crate) not_found: NotFound,
 }
 
+/// What a 404 or 410 means to the UDF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum UdfNotFound {
+    /// The query fails.
+    Fail,
+    /// The row's answer is NULL.
+    Null,
+}
+
 /// What a 404 or 410 for a parent means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum NotFound {
@@ -402,6 +411,11 @@ pub(crate) struct UdfArgs {
     /// Each input block starts with a line holding its row count (send_chunk_header = 1).
     #[arg(long)]
     pub(crate) chunk_header: bool,
+
+    /// `null`: a 404 or 410 answer is NULL (`\N`), for astro_fetch_or_null; `fail` (the
+    /// default): it fails the query, as every other failure does.
+    #[arg(long, value_enum, default_value = "fail")]
+    pub(crate) not_found: UdfNotFound,
 
     /// How many URLs of one block are fetched at the same time.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]

@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::args::{
     ApiArgs, ClickHouseArgs, Command, CredentialArgs, FetchArgs, InitArgs, InstallArgs, LimitArgs,
-    LoadArgs, Method, NotFound, OAuthArgs, TargetArgs, UdfArgs, UninstallArgs,
+    LoadArgs, Method, NotFound, OAuthArgs, TargetArgs, UdfArgs, UdfNotFound, UninstallArgs,
 };
 use super::values::{api_url, body_template, clickhouse_url, is_default_url, parse_json_body};
 use crate::clickhouse_client::{self, Server};
@@ -170,6 +170,7 @@ fn udf_job(args: UdfArgs) -> Result<udf::Job> {
             &Arc::new(RateLimit::new(args.limits.max_rps)),
         )?,
         chunk_header: args.chunk_header,
+        not_found_null: args.not_found == UdfNotFound::Null,
         concurrency: usize::from(args.concurrency),
         block_timeout: args.block_timeout,
         max_block_bytes: args.max_block_bytes,

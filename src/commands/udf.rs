@@ -25,6 +25,8 @@ pub(crate) struct Job {
     pub(crate) client: Client,
     /// Each block starts with its row count (`send_chunk_header = 1`).
     pub(crate) chunk_header: bool,
+    /// A 404 or 410 answers NULL (`astro_fetch_or_null`) instead of failing the query.
+    pub(crate) not_found_null: bool,
     /// URLs of one block fetched at the same time.
     pub(crate) concurrency: usize,
     /// The time budget and byte cap of one block, and what messages call them.
@@ -66,9 +68,19 @@ pub(super) fn serve(
             vec![row]
         };
         let limits = Shared::new(args.block, args.block_timeout, args.max_block_bytes);
-        let answers = runtime.block_on(answer_block(client, &block, &limits, concurrency))?;
+        let answers = runtime.block_on(answer_block(
+            client,
+            &block,
+            &limits,
+            concurrency,
+            args.not_found_null,
+        ))?;
         for answer in &answers {
-            write_tsv_escaped(&mut output, answer.as_bytes())?;
+            match answer {
+                Some(answer) => write_tsv_escaped(&mut output, answer.as_bytes())?,
+                // TabSeparated's NULL, for a Nullable(String) return type.
+                None => output.write_all(b"\\N")?,
+            }
             output.write_all(b"\n")?;
         }
         output
@@ -132,7 +144,8 @@ async fn answer_block(
     rows: &[Vec<u8>],
     limits: &Shared,
     concurrency: usize,
-) -> Result<Vec<String>> {
+    not_found_null: bool,
+) -> Result<Vec<Option<String>>> {
     let total = rows.len();
     let answers = stream::iter(rows.iter().enumerate())
         .map(|(index, row)| async move {
@@ -142,9 +155,11 @@ async fn answer_block(
                 .ok()
                 .and_then(|text| Url::parse(text.trim()).ok())
                 .with_context(|| format!("{}: not a valid URL", row_name()))?;
-            pull::fetch_any_json(client, &url, limits)
-                .await
-                .with_context(row_name)
+            match pull::fetch_any_json(client, &url, limits).await {
+                Ok(answer) => Ok(Some(answer)),
+                Err(error) if not_found_null && error.is_not_found() => Ok(None),
+                Err(error) => Err(anyhow::Error::new(error).context(row_name())),
+            }
         })
         .buffered(concurrency);
     let mut answers = std::pin::pin!(answers);

@@ -48,6 +48,26 @@ pub(crate) enum AnswerError {
 }
 
 impl AnswerError {
+    /// Whether the fetch failed because its (first) page does not exist: a 404 or 410 answer.
+    pub(crate) fn is_not_found(&self) -> bool {
+        use crate::http::AttemptError;
+        let fetch = match self {
+            AnswerError::Fetch(fetch) => fetch,
+            AnswerError::Page { number: 1, error } => match error.as_ref() {
+                AnswerError::Fetch(fetch) => fetch,
+                _ => return false,
+            },
+            _ => return false,
+        };
+        matches!(
+            fetch.last,
+            AttemptError::Status {
+                status: reqwest::StatusCode::NOT_FOUND | reqwest::StatusCode::GONE,
+                ..
+            }
+        )
+    }
+
     /// Whether the API could not be reached at all (nothing answered).
     pub(crate) fn is_unreachable(&self) -> bool {
         use crate::http::AttemptError;

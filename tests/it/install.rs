@@ -64,7 +64,8 @@ impl Drop for Dirs {
     }
 }
 
-const INSTALLED: [&str; 4] = [
+const INSTALLED: [&str; 5] = [
+    "clickhouse-server/astro_fetch_or_null_function.xml",
     "clickhouse-server/astro_function.xml",
     "clickhouse-server/astro_people_dictionary.xml",
     "user_scripts/.astro-install.json",
@@ -117,7 +118,7 @@ fn install_is_idempotent_and_upgrades_its_own_files() {
     assert!(again.status.success(), "{}", stderr(&again));
     assert_eq!(
         stderr(&again).matches("unchanged").count(),
-        3,
+        4,
         "{}",
         stderr(&again)
     );
@@ -155,7 +156,7 @@ fn dry_run_writes_nothing() {
     let dirs = Dirs::new("dry");
     let output = astro(&dirs.args("install", &["--dry-run"]));
     assert!(output.status.success(), "{}", stderr(&output));
-    assert_eq!(stderr(&output).matches("would write").count(), 3);
+    assert_eq!(stderr(&output).matches("would write").count(), 4);
     assert!(dirs.files().is_empty());
 }
 
@@ -178,7 +179,7 @@ fn uninstall_removes_exactly_what_install_wrote() {
         "{}",
         stderr(&refused)
     );
-    assert_eq!(dirs.files().len(), 5);
+    assert_eq!(dirs.files().len(), 6);
     let output = astro(&dirs.args("uninstall", &["--force"]));
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(dirs.files(), ["clickhouse-server/other_function.xml"]);

@@ -352,3 +352,31 @@ fn a_row_longer_than_any_url_fails_at_once() {
     let output = loopback_udf(&[]).stdin(input).run();
     assert_failed_with(&output, "an input row is longer than 128.0 KiB");
 }
+
+/// `--not-found null` (astro_fetch_or_null): a 404 or 410 answers NULL (`\N`), in place; any
+/// other failure still fails the query.
+#[test]
+fn not_found_answers_null_when_asked() {
+    let server = ApiServer::answering(|request| match request.path.as_str() {
+        "/gone" => Reply::status(410),
+        "/missing" => Reply::status(404),
+        "/down" => Reply::status(500),
+        _ => Reply::ok(b"{\"a\":1}".to_vec()),
+    });
+    let urls = [
+        server.url("/ok"),
+        server.url("/missing"),
+        server.url("/gone"),
+    ];
+    let input = format!("3\n{}\n", urls.join("\n"));
+    let output = loopback_udf(&["--not-found", "null"]).stdin(&input).run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "{\"a\":1}\n\\N\n\\N\n");
+    let output = loopback_udf(&[]).stdin(&input).run();
+    assert_failed_with(&output, "row 2 of 3 in this block: fetch of");
+    let down = format!("1\n{}\n", server.url("/down"));
+    let output = loopback_udf(&["--not-found", "null", "--max-attempts", "1"])
+        .stdin(down)
+        .run();
+    assert_failed_with(&output, "HTTP 500");
+}

@@ -162,3 +162,54 @@ def test_stop_conditions_and_totals_through_executable(items, api):
     assert "the API promised 10 records at /total (--total), and the pages held 8" \
         in str(info.value), str(info.value)
     assert loaded(items) == list(range(6)), "a short load inserts nothing"
+
+
+# -- fan-out --------------------------------------------------------------------------------------
+
+def test_the_comments_of_every_post(db, api):
+    """The issue's parent-child load as written: one fetch per post, the post's id on every
+    comment, posts 8 at a time, a deleted post skipped."""
+    def comments(request):
+        post = int(request.path.split("/")[2])
+        if post == 3:
+            return Reply(status=404, body=b"{}")
+        page = int(request.param("page"))
+        return json_reply([{"id": post * 100 + n, "body": f"c{n}"} for n in (1, 2)] if page == 1 else [])
+    for post in range(1, 11):
+        api.set_handler(f"/posts/{post}/comments", comments)
+    db.execute("CREATE TABLE default.posts (id UInt64) ENGINE = MergeTree ORDER BY id")
+    db.execute("INSERT INTO default.posts SELECT number + 1 FROM numbers(10)")
+    db.execute("CREATE TABLE default.comments (id UInt64, body String, parent_id UInt64) "
+               "ENGINE = ReplacingMergeTree ORDER BY id")
+    url = api.url("/posts/{id}/comments")
+    db.execute(
+        f"INSERT INTO default.comments SELECT * FROM executable('astro fetch --url {url} --each-row "
+        "--records= --paginate page:page:1 --include-parent id --concurrency 8 --not-found skip "
+        "--output records --format JSONEachRow', JSONEachRow, 'id UInt64, body String, "
+        f"parent_id UInt64', (SELECT id FROM default.posts), {SETTINGS})")
+    rows = db.rows("SELECT parent_id, count() AS n FROM default.comments GROUP BY parent_id ORDER BY parent_id")
+    assert rows == [{"parent_id": p, "n": 2} for p in range(1, 11) if p != 3]
+    assert db.scalar("SELECT count() FROM default.comments WHERE intDiv(id, 100) != parent_id") == "0"
+
+
+def test_astro_fetch_or_null_gives_null_for_a_deleted_resource(db, api):
+    api.set_default("/a", json_reply({"a": 1}))
+    api.set_default("/gone", Reply(status=410, body=b"{}"))
+    rows = db.query(f"SELECT astro_fetch_or_null(url) IS NULL, astro_fetch_or_null(url) FROM "
+                    f"(SELECT arrayJoin(['{api.url('/a')}', '{api.url('/gone')}']) AS url) ORDER BY url")
+    assert rows.splitlines() == ['0\t{"a":1}', "1\t\\N"]
+    assert db.scalar(f"SELECT toTypeName(astro_fetch_or_null('{api.url('/a')}'))") == "Nullable(String)"
+    api.set_default("/down", Reply(status=500, body=b"x"))
+    with pytest.raises(embedded.QueryError) as info:
+        db.query(f"SELECT astro_fetch_or_null('{api.url('/down')}')")
+    assert "HTTP 500" in str(info.value), str(info.value)
+
+
+def test_pages_ahead_load_what_one_at_a_time_loads(items, api):
+    def capped(request):
+        offset, limit = int(request.param("offset")), int(request.param("limit"))
+        end = min(offset + min(limit, 3), 50)
+        return json_reply({"data": ids(min(offset, end), end)})
+    api.set_handler("/items", capped)
+    load(items, f"--url {api.url('/items')} --records /data --paginate offset:offset:limit:5 --concurrency 8")
+    assert loaded(items) == list(range(50))

@@ -12,13 +12,12 @@ use std::io;
 
 use anyhow::{Context, Result};
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use reqwest::StatusCode;
 
 use super::input::{Row, Rows};
 use super::{EachRow, Output, write_rows};
-use crate::http::{AttemptError, Shared};
+use crate::http::Shared;
 use crate::messages::log;
-use crate::pull::{self, AnswerError, Source};
+use crate::pull::{self, Source};
 use crate::rows::format::Format;
 
 /// What became of one parent.
@@ -84,7 +83,7 @@ async fn parent(
     let first = first_request(source, &row).map_err(named)?;
     let pulled = match pull::pull(source, first, shared).await {
         Ok(pulled) => pulled,
-        Err(error) if each.skip_not_found && is_not_found(&error) => {
+        Err(error) if each.skip_not_found && error.is_not_found() => {
             return Ok(Parent::NotFound(row.describe()));
         }
         Err(error) => return Err(named(error.into())),
@@ -181,25 +180,6 @@ pub(super) fn with_parent(record: &str, row: &Row, names: &[String]) -> Result<S
         &added[..]
     };
     Ok(format!("{{{inner}{added}}}"))
-}
-
-/// Whether the fetch failed because its first page does not exist (404 or 410).
-fn is_not_found(error: &AnswerError) -> bool {
-    let fetch = match error {
-        AnswerError::Fetch(fetch) => fetch,
-        AnswerError::Page { number: 1, error } => match error.as_ref() {
-            AnswerError::Fetch(fetch) => fetch,
-            _ => return false,
-        },
-        _ => return false,
-    };
-    matches!(
-        fetch.last,
-        AttemptError::Status {
-            status: StatusCode::NOT_FOUND | StatusCode::GONE,
-            ..
-        }
-    )
 }
 
 #[cfg(test)]

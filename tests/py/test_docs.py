@@ -92,6 +92,11 @@ def serve_recipes(api) -> None:
                                      "currency": "eur"}],
                            "has_more": first, "next_page": "p2" if first else None})
     api.set_handler("/v1/charges/search", search)
+    def comments(request):
+        post = int(request.path.split("/")[2])
+        return json_reply([{"id": post * 10 + 1, "body": "c"}] if request.param("page") == "1" else [])
+    for post in (1, 2):
+        api.set_handler(f"/posts/{post}/comments", comments)
     api.set_handler("/v1/customers", lambda request: json_reply(
         {"count": 2, "results": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]
          if request.param("offset") == "0" else []}))
@@ -129,6 +134,8 @@ def test_every_statement_in_the_docs_runs(db, api, api_url, monkeypatch):
     # The recipes fetched what they say: both issue pages, the key only as a parameter.
     assert db.scalar("SELECT count() FROM default.gh_issues") == "2"
     assert db.scalar("SELECT count() FROM default.gh_issues_graphql") == "2"
+    assert db.query("SELECT id, parent_id FROM default.comments ORDER BY id").splitlines() == \
+        ["11\t1", "21\t2"]
     assert db.query("SELECT * FROM default.iss_position").strip() == \
         "2026-01-01 00:00:00\t(-12.3456,101.0001)"
     assert [r.param("page") for r in api.requests if r.path == "/v1/charges/search"] == [None, "p2"]

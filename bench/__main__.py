@@ -28,7 +28,7 @@ from typing import Any
 from astro_dev import embedded
 from astro_dev.api_server import ApiServer, Reply
 
-from . import fixtures, large, pages, records, report, rss, small, udf
+from . import fixtures, large, latency, pages, records, report, rss, small, udf
 from .common import MIB, BenchError, Run, astro_formats, machine_info, work_parent
 
 HERE = Path(__file__).resolve().parent
@@ -95,8 +95,11 @@ def serve(api: ApiServer, args: argparse.Namespace, results: dict[str, Any]) -> 
     log(f"answers ready in {time.perf_counter() - started:.1f}s: small {len(bodies['small'])} B, "
         f"large {len(bodies['large']) / MIB:.1f} MiB ({args.people:,} people), records "
         f"{len(bodies['records']) / MIB:.1f} MiB ({args.records:,}), {args.pages} pages")
+    latency.serve(api)
     return {**{name: api.url(path) for name, path in paths.items()},
-            "pages": api.url("/pages/1.json")}
+            "pages": api.url("/pages/1.json"), "latency_items": api.url("/latency/items"),
+            "latency_parents": api.url("/latency/parents"), "latency_base": api.url("/latency"),
+            "fanout": api.url("/fanout")}
 
 
 def notices(ctx: Run) -> list[str]:
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[r
             for statement in fixtures.BENCH_DDL:
                 db.execute(statement)
             for name, module in (("small", small), ("large", large), ("records", records),
-                                 ("pages", pages), ("udf", udf)):
+                                 ("pages", pages), ("udf", udf), ("latency", latency)):
                 started = time.perf_counter()
                 results[name] = module.run(ctx)
                 log(f"{name} done in {time.perf_counter() - started:.0f}s")
@@ -152,7 +155,8 @@ def run(args: argparse.Namespace, workdir: Path) -> tuple[dict[str, Any], list[r
                 records.section(results["records"], args.records, results["records_bytes"]),
                 pages.section(results["pages"]),
                 udf.section(results["udf"]),
-                rss.section(results["rss"], payloads)]
+                rss.section(results["rss"], payloads),
+                latency.section(results["latency"])]
     return results, sections, notices(ctx)
 
 

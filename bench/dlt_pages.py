@@ -70,6 +70,50 @@ def load(url: str, workdir: Path, loader: str | None) -> dict:
             "run_s": done - started, "in_process_s": done - START}
 
 
+def latency(mode: str, base: str, workdir: Path, loader: str | None) -> dict:
+    """The latency rows (bench/latency.py): page numbers over `base`/items, or the children of
+    every parent listed at `base`/parents (dlt's `resolve`)."""
+    import dlt
+    from dlt.sources.rest_api import rest_api_source
+
+    imported = time.perf_counter()
+    single = {"type": "single_page"}
+    if mode == "latency-pages":
+        resources = [{
+            "name": TABLE,
+            "endpoint": {"path": "items", "data_selector": "items",
+                         "paginator": {"type": "page_number", "base_page": 1,
+                                       "page_param": "page", "total_path": None,
+                                       "stop_after_empty_page": True}},
+        }]
+    else:
+        resources = [
+            {"name": "parents", "endpoint": {"path": "parents", "data_selector": "items",
+                                             "paginator": single}},
+            {"name": TABLE, "endpoint": {
+                "path": "parents/{parent_id}/children", "data_selector": "items",
+                "paginator": single,
+                "params": {"parent_id": {"type": "resolve", "resource": "parents",
+                                         "field": "id"}}}},
+        ]
+    source = rest_api_source({
+        "client": {"base_url": base.rstrip("/") + "/"},
+        "resource_defaults": {"write_disposition": "replace"},
+        "resources": resources,
+    })
+    pipeline = dlt.pipeline(
+        pipeline_name="bench_latency",
+        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
+        dataset_name=DATASET,
+        pipelines_dir=str(workdir / "pipelines"),
+    )
+    started = time.perf_counter()
+    pipeline.run(source, loader_file_format=loader)
+    done = time.perf_counter()
+    return {"dlt_version": dlt.__version__, "import_s": imported - START,
+            "run_s": done - started, "in_process_s": done - START}
+
+
 def count(workdir: Path) -> dict:
     import duckdb
 
@@ -84,15 +128,17 @@ def count(workdir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dlt_pages.py")
-    parser.add_argument("mode", choices=("load", "count"))
+    parser.add_argument("mode", choices=("load", "count", "latency-pages", "latency-parents"))
     parser.add_argument("--url", help="the first page (load)")
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--loader", help="loader_file_format (load; default: dlt's own)")
     args = parser.parse_args(argv)
+    if args.mode in ("load", "latency-pages", "latency-parents") and not args.url:
+        parser.error(f"{args.mode} needs --url")
     if args.mode == "load":
-        if not args.url:
-            parser.error("load needs --url")
         result = load(args.url, args.dir, args.loader)
+    elif args.mode.startswith("latency"):
+        result = latency(args.mode, args.url, args.dir, args.loader)
     else:
         result = count(args.dir)
     print(json.dumps(result))

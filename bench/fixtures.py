@@ -28,6 +28,9 @@ _NAMES_JSON = tuple(json.dumps(name, ensure_ascii=False)[1:-1] for name in _NAME
 
 BENCH_DDL = [
     "CREATE DATABASE IF NOT EXISTS bench",
+    # The latency rows (bench/latency.py): id and name of each record.
+    """CREATE TABLE IF NOT EXISTS bench.latency (id UInt64, name String)
+        ENGINE = MergeTree ORDER BY tuple()""",
     # Same columns and engine as astro.raw_data, but no materialized view: fetch + insert only.
     """CREATE TABLE IF NOT EXISTS bench.raw_data (source String, fetched_at DateTime64(3, 'UTC'),
         attempts UInt32, payload String) ENGINE = ReplacingMergeTree(fetched_at) ORDER BY source""",

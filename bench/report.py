@@ -114,7 +114,7 @@ def render(results: dict[str, Any], sections: list[Section], notices: list[str])
     if notices:
         lines.append("")
         lines.extend(f"Note: {notice}" for notice in notices)
-    lines += ["", "Goals (issue 14, ratios of medians)"]
+    lines += ["", "Goals (issues 14 and 26, ratios of medians)"]
     for g in results["goals"]:
         value = f"{g['value']:.2f}x"
         if value == f"{g['bound']:.2f}x":  # at the bound: show which side of it

@@ -129,7 +129,7 @@ class ApiServer:
         class Handler(_Handler):
             api = server
 
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        httpd = _Server(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -236,6 +236,13 @@ class ApiServer:
         if seconds <= 0:
             return not self._stopping.is_set()
         return not self._stopping.wait(seconds)
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: more clients connecting at once than that
+    # (astro --concurrency 8) had their SYNs dropped and retried a second later, which measured
+    # the kernel's retransmission timer instead of the client.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

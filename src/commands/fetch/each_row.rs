@@ -28,17 +28,19 @@ enum Parent {
     NotFound(String),
 }
 
-/// Fetches every parent of the input and returns the rows of all of them, in input order.
+/// Fetches every parent of the input and returns the rows of all of them, in input order: one
+/// piece per parent, so that what is held grows with what is printed and nothing is copied as
+/// it grows.
 pub(super) async fn run(
     source: &Source,
     each: &EachRow,
     output: Output,
     format: Format,
-) -> Result<Vec<u8>> {
+) -> Result<Vec<Vec<u8>>> {
     let shared = source.limits();
     let mut rows = Rows::new(tokio::io::BufReader::new(tokio::io::stdin()));
     let mut in_flight = FuturesOrdered::new();
-    let mut printed = Vec::new();
+    let mut printed: Vec<Vec<u8>> = Vec::new();
     let (mut parents, mut skipped) = (0u64, Vec::new());
     let mut input_done = false;
     loop {
@@ -56,7 +58,11 @@ pub(super) async fn run(
         parents += 1;
         crate::progress::parent();
         match done? {
-            Parent::Rows(bytes) => printed.extend_from_slice(&bytes),
+            Parent::Rows(bytes) if bytes.is_empty() => {}
+            Parent::Rows(mut bytes) => {
+                bytes.shrink_to_fit();
+                printed.push(bytes);
+            }
             Parent::NotFound(row) => skipped.push(row),
         }
     }

@@ -77,8 +77,9 @@ pub(super) async fn run(job: Job) -> Result<()> {
         // (Its URL has placeholders, so it is never the built-in default.)
         let output = each_row::run(&source, each, job.output, job.format).await?;
         crate::progress::finish();
-        return stdout
-            .write_all(&output)
+        return output
+            .iter()
+            .try_for_each(|rows| stdout.write_all(rows))
             .and_then(|()| stdout.flush())
             .context("cannot write the rows to stdout");
     }

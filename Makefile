@@ -50,9 +50,10 @@ lock: ## regenerate requirements.lock from requirements.txt (fresh environment, 
 
 test: lint test-rust test-py ## every test: lint, Rust, then the SQL and dbt layer on the embedded engine
 
-lint: ## cargo fmt --check and clippy (warnings are errors)
+lint: ## cargo fmt --check, clippy and the documentation (warnings are errors, broken doc links too)
 	cargo fmt --check
 	cargo clippy --release --locked --all-targets --quiet -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --document-private-items --locked --quiet
 
 test-rust: build ## only the Rust tests
 	cargo test --release --locked

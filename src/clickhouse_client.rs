@@ -106,7 +106,7 @@ fn is_transient_code(code: u32) -> bool {
     )
 }
 
-/// The final failure: "<what> on ClickHouse at <url> failed after ...", the last failure as
+/// The final failure: `<what> on ClickHouse at <url> failed after ...`, the last failure as
 /// its source.
 pub(crate) type ServerError = retry::Failed<Failure>;
 

@@ -313,7 +313,7 @@ pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
-/// The final failure of a fetch: "fetch of <url> failed after ...", the last attempt's error
+/// The final failure of a fetch: `fetch of <url> failed after ...`, the last attempt's error
 /// as its source.
 pub(crate) type FetchError = retry::Failed<AttemptError>;
 

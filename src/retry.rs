@@ -140,8 +140,9 @@ pub(crate) struct Succeeded<T> {
     pub(crate) attempts: u32,
 }
 
-/// A loop that ended without one, and astro's one failure sentence for it: "<what> failed
-/// after N attempts in T (why it stopped)", the last attempt's error as its source. A fetch, a
+/// A loop that ended without one, and astro's one failure sentence for it:
+/// `<what> failed after N attempts in T (why it stopped)`, the last attempt's error as its
+/// source. A fetch, a
 /// refused answer and a request to ClickHouse all say it this way.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} failed after {} in {}{}",
@@ -149,7 +150,7 @@ pub(crate) struct Succeeded<T> {
     format_duration(*.elapsed),
     match .stop { Stop::Final => String::new(), stop => format!(" ({stop})") })]
 pub(crate) struct Failed<E> {
-    /// What was tried, and where: "fetch of <url>", "inserting ... on ClickHouse at <url>".
+    /// What was tried, and where: `fetch of <url>`, `inserting ... on ClickHouse at <url>`.
     pub(crate) what: String,
     pub(crate) attempts: u32,
     pub(crate) elapsed: Duration,

@@ -264,7 +264,7 @@ pub(crate) struct ApiArgs {
     pub(super) require: Vec<Required>,
 
     /// Follow the pages: link-header, next-url:POINTER, cursor:POINTER:PARAM,
-    /// cursor-body:POINTER:BODY_POINTER, offset:PARAM:LIMIT_PARAM:N or page:PARAM[:START]
+    /// cursor-body:POINTER:BODY_POINTER, offset:PARAM:LIMIT_PARAM:N or `page:PARAM[:START]`
     /// (dlt's paginator styles). All pages or nothing: rows are printed once every page is
     /// fetched and valid. Offset and page numbers end at an empty page (a short one is not the
     /// end), or as soon as --total records arrived.
@@ -552,7 +552,7 @@ pub(crate) struct UninstallArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ClickHouseArgs {
     /// The server's HTTP(S) interface, e.g. http://localhost:8123 or
-    /// https://<host>.clickhouse.cloud:8443.
+    /// `https://<host>.clickhouse.cloud:8443`.
     #[arg(long, env = "CLICKHOUSE_URL", value_name = "URL", default_value = DEFAULT_CLICKHOUSE_URL,
         hide_env_values = true)]
     pub(super) clickhouse_url: String,

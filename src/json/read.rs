@@ -7,7 +7,7 @@ use memchr::memchr;
 
 use super::bytes::{find_special, hex4};
 
-/// Decodes a string token (with its quotes) of a [`Document`]'s text; borrowed when it holds
+/// Decodes a string token (with its quotes) of a [`super::Document`]'s text; borrowed when it holds
 /// no escapes. On text that was not validated it does not panic (what it cannot read becomes
 /// U+FFFD).
 pub(crate) fn decode_string(span: &str) -> Cow<'_, str> {
@@ -73,7 +73,7 @@ pub(super) fn unescape(content: &[u8]) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The `(key, value)` members of an object of a [`Document`]'s text, in order: keys decoded
+/// The `(key, value)` members of an object of a [`super::Document`]'s text, in order: keys decoded
 /// (borrowed unless escaped), values as compact text. Stops early (no panic) on text that was
 /// not validated.
 pub(crate) fn members(object: &str) -> Members<'_> {

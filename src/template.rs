@@ -165,9 +165,10 @@ fn parse_http(text: &str) -> Result<Url, FillError> {
     Ok(url)
 }
 
-/// The names of the `{name}` placeholders of `text`, in order, each once. A name is letters,
-/// digits and `_`; other braces are left as they are (a URL may hold them).
-fn placeholder_names(text: &str) -> Result<Vec<String>, FillError> {
+/// The names of the `{name}` placeholders of `text` (a URL or a body), in order, each once. A
+/// name is letters, digits and `_`; other braces are left as they are (a URL may hold them, a
+/// JSON body does).
+pub(crate) fn placeholder_names(text: &str) -> Result<Vec<String>, FillError> {
     let mut names: Vec<String> = Vec::new();
     for (start, _) in text.match_indices('{') {
         let rest = &text[start + 1..];
@@ -192,7 +193,7 @@ fn placeholder_names(text: &str) -> Result<Vec<String>, FillError> {
 }
 
 /// `text` with each `{name}` placeholder replaced by `value(name)`.
-fn substitute(text: &str, mut value: impl FnMut(&str) -> String) -> String {
+pub(crate) fn substitute(text: &str, mut value: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(start) = rest.find('{') {

@@ -119,27 +119,11 @@ pub(crate) fn parse_rate(text: &str) -> Result<f64, String> {
 /// A `--body` as it is checked: with `--each-row`, its `{name}` placeholders stand for JSON
 /// values, so each is checked as `null`.
 pub(crate) fn body_template(body: &str, each_row: bool) -> std::borrow::Cow<'_, str> {
-    if !each_row {
-        return std::borrow::Cow::Borrowed(body);
+    if each_row {
+        std::borrow::Cow::Owned(crate::template::substitute(body, |_| "null".to_owned()))
+    } else {
+        std::borrow::Cow::Borrowed(body)
     }
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let name_len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        if name_len > 0 && after[name_len..].starts_with('}') {
-            out.push_str("null");
-            rest = &after[name_len + 1..];
-        } else {
-            out.push('{');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    std::borrow::Cow::Owned(out)
 }
 
 /// A header name (`--total-header`).

@@ -141,28 +141,14 @@ fn first_request(source: &Source, row: &Row) -> Result<pull::Request> {
 /// quoted string, a number keeps its digits). Braces that are JSON's own are left alone: a
 /// placeholder is a brace, a name, and a closing brace, with no space or quote.
 pub(super) fn fill_body(template: &str, row: &Row) -> Result<String> {
-    let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(start) = rest.find('{') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        let name_len = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        if name_len > 0 && after[name_len..].starts_with('}') {
-            let name = &after[..name_len];
-            let value = row
-                .field(name)
-                .with_context(|| format!("the row has no field `{name}` for {{{name}}}"))?;
-            out.push_str(value);
-            rest = &after[name_len + 1..];
-        } else {
-            out.push('{');
-            rest = after;
-        }
+    let names = crate::template::placeholder_names(template)
+        .map_err(|error| anyhow::anyhow!("the body {error}"))?;
+    if let Some(name) = names.iter().find(|name| row.field(name).is_none()) {
+        anyhow::bail!("the row has no field `{name}` for {{{name}}}");
     }
-    out.push_str(rest);
-    Ok(out)
+    Ok(crate::template::substitute(template, |name| {
+        row.field(name).unwrap_or("null").to_owned()
+    }))
 }
 
 /// `record` with `parent_NAME` for each name, the parent's field as it came; a record that has

@@ -4,6 +4,7 @@ runs without dlt.
 
     python dlt_pages.py load  --url http://127.0.0.1:PORT/pages/1.json --dir DIR [--loader jsonl]
     python dlt_pages.py count --dir DIR
+    python dlt_pages.py latency-pages|latency-parents --url http://127.0.0.1:PORT/ --dir DIR
 
 load: dlt's `rest_api` source (json_link paginator on `next`, records under `items`, the columns
 declared as astro's are) into dlt's embedded duckdb destination, DIR/dlt.duckdb, pipelines in
@@ -12,6 +13,9 @@ line with the seconds measured inside the process: `import_s` (importing dlt) an
 (pipeline.run: extract, normalize, load). The caller times the whole process, interpreter start
 included, and sets the environment that keeps dlt offline (telemetry off, its data and project
 directories in DIR).
+
+latency-pages, latency-parents: the latency rows (bench/latency.py), page numbers over URL/items
+or the children of every parent at URL/parents (dlt's `resolve`); the same JSON line as load.
 
 count: rows and distinct ids in the loaded table, as one JSON line; a separate process, so the
 check is not charged to dlt's load.
@@ -39,8 +43,25 @@ COLUMNS = {"id": {"data_type": "bigint", "nullable": False},
            "ok": {"data_type": "bool"}}
 
 
-def load(url: str, workdir: Path, loader: str | None) -> dict:
+def run(source, name: str, workdir: Path, loader: str | None, imported: float) -> dict:
+    """Runs `source` into DIR/dlt.duckdb and answers the seconds measured inside the process;
+    `imported` is when dlt finished importing."""
     import dlt
+
+    pipeline = dlt.pipeline(
+        pipeline_name=name,
+        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
+        dataset_name=DATASET,
+        pipelines_dir=str(workdir / "pipelines"),
+    )
+    started = time.perf_counter()
+    pipeline.run(source, loader_file_format=loader)
+    done = time.perf_counter()
+    return {"dlt_version": dlt.__version__, "import_s": imported - START,
+            "run_s": done - started, "in_process_s": done - START}
+
+
+def load(url: str, workdir: Path, loader: str | None) -> dict:
     from dlt.sources.rest_api import rest_api_source
 
     imported = time.perf_counter()
@@ -57,23 +78,12 @@ def load(url: str, workdir: Path, loader: str | None) -> dict:
             "columns": COLUMNS,
         }],
     })
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_pages",
-        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
-        dataset_name=DATASET,
-        pipelines_dir=str(workdir / "pipelines"),
-    )
-    started = time.perf_counter()
-    pipeline.run(source, loader_file_format=loader)
-    done = time.perf_counter()
-    return {"dlt_version": dlt.__version__, "import_s": imported - START,
-            "run_s": done - started, "in_process_s": done - START}
+    return run(source, "bench_pages", workdir, loader, imported)
 
 
 def latency(mode: str, base: str, workdir: Path, loader: str | None) -> dict:
     """The latency rows (bench/latency.py): page numbers over `base`/items, or the children of
     every parent listed at `base`/parents (dlt's `resolve`)."""
-    import dlt
     from dlt.sources.rest_api import rest_api_source
 
     imported = time.perf_counter()
@@ -101,17 +111,7 @@ def latency(mode: str, base: str, workdir: Path, loader: str | None) -> dict:
         "resource_defaults": {"write_disposition": "replace"},
         "resources": resources,
     })
-    pipeline = dlt.pipeline(
-        pipeline_name="bench_latency",
-        destination=dlt.destinations.duckdb(str(workdir / "dlt.duckdb")),
-        dataset_name=DATASET,
-        pipelines_dir=str(workdir / "pipelines"),
-    )
-    started = time.perf_counter()
-    pipeline.run(source, loader_file_format=loader)
-    done = time.perf_counter()
-    return {"dlt_version": dlt.__version__, "import_s": imported - START,
-            "run_s": done - started, "in_process_s": done - START}
+    return run(source, "bench_latency", workdir, loader, imported)
 
 
 def count(workdir: Path) -> dict:

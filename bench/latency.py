@@ -102,7 +102,10 @@ def _memory(ctx: Run, parents: int) -> dict[str, Any]:
     rows.write_text("".join(f'{{"p":{p}}}\n' for p in range(parents)))
     argv = [ctx.astro, "fetch", "--url", ctx.urls["fanout"] + "?p={p}", "--each-row",
             "--records", "/items", "--concurrency", "8", "--output", "records", "--format",
-            "JSONEachRow", "--max-elapsed", "600s"]
+            "JSONEachRow", "--max-elapsed", "600s",
+            # every parent's rows are held until all are done (all or nothing), so one
+            # --max-bytes covers them all: 100,000 parents of about 1 KB pass the 64 MiB default
+            "--max-bytes", "1GiB"]
     printed = ctx.workdir / "printed.ndjson"
     with open(rows, "rb") as stdin, open(printed, "wb") as stdout:
         start = time.perf_counter()

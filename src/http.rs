@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::future::BoxFuture;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER,
+};
 use reqwest::{Response, StatusCode};
 use thiserror::Error;
 use url::Url;
@@ -121,6 +123,10 @@ pub(crate) enum AttemptError {
         limit: u64,
         names: &'static SharedNames,
     },
+    /// A Content-Encoding the client did not decode (`compress`, a stack like `gzip, br`):
+    /// read as it is, the body would be taken for what it is not.
+    #[error("the answer's Content-Encoding is `{0}`, which astro does not decode (it reads gzip, deflate, br or zstd, one at a time)")]
+    UnknownEncoding(String),
     #[error("redirect to {to} refused")]
     Redirect {
         /// The target, as it may be shown.
@@ -275,6 +281,7 @@ impl Retryable for AttemptError {
             AttemptError::Refused(_)
             | AttemptError::Tls(_)
             | AttemptError::Malformed(_)
+            | AttemptError::UnknownEncoding(_)
             | AttemptError::TooLarge { .. }
             | AttemptError::SharedTooLarge { .. }
             | AttemptError::Redirect { .. }
@@ -714,6 +721,13 @@ impl Client {
                 status,
                 retry_after,
             });
+        }
+        // The decoder takes the header away from what it decodes; one left is one it did not.
+        if let Some(encoding) = response.headers().get(CONTENT_ENCODING) {
+            let text = crate::text::header_text(encoding.as_bytes());
+            if !text.trim().eq_ignore_ascii_case("identity") {
+                return Err(AttemptError::UnknownEncoding(crate::text::shorten(&text, 60)));
+            }
         }
         let limit = self.limits.max_bytes;
         let declared = response.content_length();

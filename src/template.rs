@@ -58,6 +58,10 @@ pub(crate) enum FillError {
         "cannot take the value of {{{name}}} as a path segment: `{value}` would change the path"
     )]
     DotSegment { name: String, value: String },
+    #[error(
+        "cannot take the empty value of {{{0}}} as a path segment: the path would have an empty segment (`//`), which many servers read as another resource"
+    )]
+    EmptySegment(String),
 }
 
 impl Template {
@@ -141,6 +145,23 @@ impl Template {
                 .find(|(_, value)| value.split('/').any(|piece| matches!(piece, "." | "..")))
                 .unwrap_or_default();
             return Err(FillError::DotSegment { name, value });
+        }
+        // An empty value where the template has a segment of its own (`/users/{id}/orders`
+        // filled with "" is `/users//orders`, routed by many servers as `/users/orders`).
+        let emptied = url
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .zip(probed.path_segments().into_iter().flatten())
+            .any(|(filled, template)| filled.is_empty() && !template.is_empty());
+        if emptied {
+            let name = self
+                .placeholders
+                .iter()
+                .find(|(name, part)| *part == Part::Path && value(name).is_empty())
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default();
+            return Err(FillError::EmptySegment(name));
         }
         Ok(url)
     }
@@ -249,6 +270,29 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(error, FillError::DotSegment { .. }), "{dots}");
         }
+    }
+
+    #[test]
+    fn an_empty_value_never_makes_an_empty_segment() {
+        for template in ["http://h/users/{v}/orders", "http://h/users/{v}", "http://h/{v}"] {
+            let error = Template::parse(template)
+                .unwrap()
+                .fill(&[("v", "")])
+                .unwrap_err();
+            assert_eq!(error, FillError::EmptySegment("v".into()), "{template}");
+        }
+        // Part of a segment, or in the query, an empty value is a value.
+        assert_eq!(fill("http://h/items/{v}.json", ""), "http://h/items/.json");
+        assert_eq!(fill("http://h/items?q={v}", ""), "http://h/items?q=");
+        // Two placeholders in one segment: empty only when both are.
+        let two = Template::parse("http://h/x/{a}{b}/y").unwrap();
+        assert!(two.fill(&[("a", ""), ("b", "1")]).is_ok());
+        assert_eq!(
+            two.fill(&[("a", ""), ("b", "")]).unwrap_err(),
+            FillError::EmptySegment("a".into())
+        );
+        // An empty segment the template writes itself is the template's own.
+        assert_eq!(fill("http://h/a//{v}", "1"), "http://h/a//1");
     }
 
     #[test]

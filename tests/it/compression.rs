@@ -127,3 +127,29 @@ fn a_body_that_lies_about_its_encoding_is_retried_then_named() {
     assert!(message.contains("after 3 attempts"), "{message}");
     assert_eq!(server.requests().len(), 3, "{}", stderr(&output));
 }
+
+/// An encoding astro does not decode (`compress`, a stack of two, one in capitals) is refused
+/// at once: read as it is, the body would be taken for what it is not. `identity` is no
+/// encoding at all.
+#[test]
+fn an_encoding_astro_does_not_decode_is_refused() {
+    for encoding in ["compress", "x-foo", "gzip, br", "GZIP"] {
+        let server = ApiServer::always(Reply::Http(
+            200,
+            vec![("Content-Encoding".into(), encoding.into())],
+            page(ids(0..1), json!({})),
+        ));
+        let output = records(&server.url("/events"), &[]);
+        let message = assert_failed_with(
+            &output,
+            &format!("the answer's Content-Encoding is `{encoding}`, which astro does not decode"),
+        );
+        assert!(message.contains("after 1 attempt"), "{message}");
+    }
+    let server = ApiServer::always(Reply::Http(
+        200,
+        vec![("Content-Encoding".into(), "identity".into())],
+        page(ids(0..2), json!({})),
+    ));
+    assert_eq!(printed_ids(&records(&server.url("/events"), &[])), [0, 1]);
+}

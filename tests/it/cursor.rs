@@ -4,7 +4,8 @@
 use serde_json::json;
 
 use crate::support::{
-    ApiServer, Astro, Reply, assert_failed, astro, ids, page, records_fetch, stderr,
+    ApiServer, Astro, Reply, assert_failed, assert_failed_with, astro, ids, page, records_fetch,
+    stderr,
 };
 
 #[test]
@@ -33,6 +34,19 @@ fn the_cursor_comes_from_standard_input() {
         since,
         ["2026-12-01 10:00:00.000", "1970-01-01", "1970-01-01"]
     );
+}
+
+/// Two input rows (a query without max() or LIMIT 1): which comes first is ClickHouse's choice,
+/// so neither is taken, and nothing is fetched.
+#[test]
+fn two_input_rows_are_refused() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events?since={cursor}");
+    let output = records_fetch(&url, &["--cursor-stdin"])
+        .stdin("{\"ts\":\"2026-01-01\"}\n{\"ts\":\"2026-06-01\"}\n")
+        .run();
+    assert_failed_with(&output, "the input query gave more than one row");
+    assert!(server.requests().is_empty());
 }
 
 #[test]

@@ -378,6 +378,11 @@ fn bad_parent_rows_are_named() {
             "row 2 of the input is not a JSON object",
         ),
         ("{\"id\":null}\n", "the row's field `id` is NULL"),
+        // `/posts//comments` would be another resource to many servers.
+        (
+            "{\"id\":1}\n{\"id\":\"\"}\n",
+            "row 2 of the input (id=): the URL filled from the row cannot take the empty value of {id}",
+        ),
     ] {
         let output = each_row(&url, &[], input);
         assert_failed_with(&output, expected);

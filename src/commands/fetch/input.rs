@@ -12,11 +12,24 @@ use crate::rows::format::{Format, tsv_unescape};
 /// The longest input row `--each-row` reads: refused before it is held.
 const MAX_ROW_BYTES: usize = 1 << 20;
 
-/// The whole of standard input: the row of executable()'s input query (small; capped so a
-/// runaway input query cannot fill memory).
-pub(super) fn read_input() -> io::Result<Vec<u8>> {
+/// The longest input `--cursor-stdin` and `--body-stdin` read (one row).
+const MAX_INPUT_BYTES: u64 = 1 << 20;
+
+/// The whole of standard input: the row of executable()'s input query (small; refused past
+/// 1 MiB, so a runaway input query can neither fill memory nor be cut short in silence).
+pub(super) fn read_input() -> Result<Vec<u8>> {
     let mut input = Vec::new();
-    io::stdin().lock().take(1 << 20).read_to_end(&mut input)?;
+    io::stdin()
+        .lock()
+        .take(MAX_INPUT_BYTES + 1)
+        .read_to_end(&mut input)
+        .context("cannot read the input row from standard input")?;
+    if input.len() as u64 > MAX_INPUT_BYTES {
+        anyhow::bail!(
+            "the input is longer than {}: the input query should give one row",
+            crate::units::format_size(MAX_INPUT_BYTES)
+        );
+    }
     Ok(input)
 }
 
@@ -26,10 +39,15 @@ pub(super) fn read_input() -> io::Result<Vec<u8>> {
 /// every digit (a Decimal, an Int128), a string is unescaped. `None`: no row, an empty value
 /// or NULL.
 pub(super) fn value_from_input(input: &[u8], format: Format) -> Result<Option<String>> {
-    let line = input
-        .split(|&byte| byte == b'\n')
-        .next()
-        .unwrap_or_default();
+    let mut lines = input.split(|&byte| byte == b'\n');
+    let line = lines.next().unwrap_or_default();
+    // Which of several rows ClickHouse sends first is not defined without an ORDER BY: taking
+    // one would be a guess.
+    if lines.any(|rest| !rest.is_empty() && rest != b"\r") {
+        anyhow::bail!(
+            "the input query gave more than one row; it should give one (e.g. `SELECT max(ts) FROM ...`)"
+        );
+    }
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.is_empty() {
         return Ok(None);
@@ -251,6 +269,23 @@ mod tests {
         assert_eq!(json(b"{}\n"), None);
         assert!(value_from_input(b"[1]", Format::JsonEachRow).is_err());
         assert!(value_from_input(b"{oops", Format::JsonEachRow).is_err());
+    }
+
+    /// Two rows are a mistake in the input query, not a choice between them.
+    #[test]
+    fn more_than_one_input_row_is_refused() {
+        for (input, format) in [
+            (&b"1\n2\n"[..], Format::TabSeparated),
+            (b"1\n\\N", Format::TabSeparated),
+            (b"{\"c\":1}\n{\"c\":2}\n", Format::JsonEachRow),
+            (b"{\"c\":1}\r\n{\"c\":2}", Format::JsonEachRow),
+        ] {
+            let error = value_from_input(input, format).unwrap_err().to_string();
+            assert!(error.contains("more than one row"), "{error}");
+        }
+        let tsv = |input: &[u8]| value_from_input(input, Format::TabSeparated).unwrap();
+        assert_eq!(tsv(b"1\r\n"), Some("1".into()));
+        assert_eq!(tsv(b"1\n\n"), Some("1".into()));
     }
 
     /// The first column as ClickHouse sent it, not the alphabetically first key; a NULL first

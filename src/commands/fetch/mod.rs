@@ -85,7 +85,7 @@ pub(super) async fn run(job: Job) -> Result<()> {
     }
     // The input row's first value: the cursor, or the POST body.
     let input = if job.cursor.is_some() || job.body_stdin {
-        let input = read_input().context("cannot read the input row from standard input")?;
+        let input = read_input()?;
         value_from_input(&input, job.format)?
     } else {
         None

@@ -110,6 +110,13 @@ impl Template {
         self.placeholders.iter().map(|(name, _)| name.as_str())
     }
 
+    /// The URL with a stand-in in each placeholder: its scheme, user info, host and port are
+    /// those of every filled URL, since no placeholder stands there.
+    pub(crate) fn stand_in(&self) -> Url {
+        parse_http(&substitute(&self.text, |_| PROBE.to_owned()))
+            .expect("checked when the template was made")
+    }
+
     /// Whether the template holds the placeholder `{name}`.
     pub(crate) fn holds(&self, name: &str) -> bool {
         self.placeholders.iter().any(|(held, _)| held == name)
@@ -134,7 +141,7 @@ impl Template {
         let url = parse_http(&text)?;
         // URL parsing folds `.` and `..` segments into the path around them (a value of `..`
         // would climb out of its place): the filled URL has as many segments as the template.
-        let probed = parse_http(&substitute(&self.text, |_| PROBE.to_owned()))?;
+        let probed = self.stand_in();
         let segments = |url: &Url| url.path_segments().map_or(0, Iterator::count);
         if segments(&url) != segments(&probed) {
             let (name, value) = self

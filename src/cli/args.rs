@@ -351,9 +351,7 @@ impl OAuthArgs {
             return Ok(());
         };
         oauth::token_url(token_url)?;
-        let url = api_url(url)?
-            .fill(&[(CURSOR, CURSOR)])
-            .map_err(|error| error.to_string())?;
+        let url = api_url(url)?.stand_in();
         if !url.username().is_empty() || url.password().is_some() {
             return Err(
                 "--url holds a user name or password, sent as Basic auth, and \
@@ -717,9 +715,11 @@ impl Cli {
             Command::Load(args) => {
                 args.api.check_body(false, false)?;
                 args.api.oauth.check(&args.api.url)?;
-                if api_url(&args.api.url)?.holds(CURSOR) {
+                if let Some(name) = api_url(&args.api.url)?.placeholders().next() {
                     return Err(format!(
-                        "--url holds {{{CURSOR}}}, which only astro fetch --cursor-stdin fills"
+                        "--url holds {{{name}}}, which astro load does not fill: \
+                         {{{CURSOR}}} is astro fetch --cursor-stdin's, other placeholders \
+                         astro fetch --each-row's"
                     ));
                 }
                 clickhouse_url(&args.clickhouse.clickhouse_url).map(drop)

@@ -189,10 +189,7 @@ fn source(
 ) -> Result<pull::Source> {
     let url = api_url(&args.url).map_err(anyhow::Error::msg)?;
     // Placeholders stand in the path and query only, so the origin is the template's own.
-    let origin = url
-        .fill(&[(super::values::CURSOR, super::values::CURSOR)])
-        .map_err(|error| anyhow::anyhow!("--url (or ASTRO_API_URL) {error}"))?
-        .origin();
+    let origin = url.stand_in().origin();
     let record_check = people.then_some(open_notify::check_person as _);
     let records = match (&args.records, &args.record) {
         (Some(pointer), _) => Some(RecordsAt::Array(pointer.clone())),

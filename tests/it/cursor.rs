@@ -64,6 +64,14 @@ fn cursor_usage_errors() {
         (vec!["fetch", "--paginate", "pages"], "expected link-header"),
         (vec!["fetch", "--require", "/a=b"], "needs quotes"),
         (vec!["fetch", "--max-pages", "5"], "--paginate"),
+        (
+            vec!["load", "--url", "http://x/users/{id}/orders"],
+            "--url holds {id}, which astro load does not fill",
+        ),
+        (
+            vec!["load", "--url", "http://x/e?since={cursor}"],
+            "--url holds {cursor}, which astro load does not fill",
+        ),
     ] {
         let output = astro(&args);
         assert_eq!(

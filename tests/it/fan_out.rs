@@ -381,7 +381,7 @@ fn bad_parent_rows_are_named() {
         // `/posts//comments` would be another resource to many servers.
         (
             "{\"id\":1}\n{\"id\":\"\"}\n",
-            "row 2 of the input (id=): the URL filled from the row cannot take the empty value of {id}",
+            "row 2 of the input (id=\"\"): the URL filled from the row cannot take the empty value of {id}",
         ),
     ] {
         let output = each_row(&url, &[], input);

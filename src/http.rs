@@ -125,7 +125,9 @@ pub(crate) enum AttemptError {
     },
     /// A Content-Encoding the client did not decode (`compress`, a stack like `gzip, br`):
     /// read as it is, the body would be taken for what it is not.
-    #[error("the answer's Content-Encoding is `{0}`, which astro does not decode (it reads gzip, deflate, br or zstd, one at a time)")]
+    #[error(
+        "the answer's Content-Encoding is `{0}`, which astro does not decode (it reads gzip, deflate, br or zstd, one at a time)"
+    )]
     UnknownEncoding(String),
     #[error("redirect to {to} refused")]
     Redirect {
@@ -726,7 +728,9 @@ impl Client {
         if let Some(encoding) = response.headers().get(CONTENT_ENCODING) {
             let text = crate::text::header_text(encoding.as_bytes());
             if !text.trim().eq_ignore_ascii_case("identity") {
-                return Err(AttemptError::UnknownEncoding(crate::text::shorten(&text, 60)));
+                return Err(AttemptError::UnknownEncoding(crate::text::shorten(
+                    &text, 60,
+                )));
             }
         }
         let limit = self.limits.max_bytes;

@@ -281,7 +281,11 @@ mod tests {
 
     #[test]
     fn an_empty_value_never_makes_an_empty_segment() {
-        for template in ["http://h/users/{v}/orders", "http://h/users/{v}", "http://h/{v}"] {
+        for template in [
+            "http://h/users/{v}/orders",
+            "http://h/users/{v}",
+            "http://h/{v}",
+        ] {
             let error = Template::parse(template)
                 .unwrap()
                 .fill(&[("v", "")])

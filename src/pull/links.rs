@@ -9,13 +9,20 @@ use super::paginate::PageError;
 /// The `rel="next"` target of the Link headers (RFC 8288), resolved against the page's URL.
 /// Every Link header is read, whatever its bytes: one that is not ASCII is read as UTF-8, else
 /// as Latin-1, as browsers do, so that an unreadable header never reads as "no next page".
+///
+/// A header that does not parse but says `rel=next` somewhere in what was left unread (a
+/// missing `>`, no `<URL>` at all) is an error: the API says there is a next page, and taking
+/// it for the last would end the load short.
 pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, PageError>> {
+    let mut unreadable = None;
     for header in headers.get_all(LINK) {
         let text = crate::text::header_text(header.as_bytes());
-        for (target, params) in links(&text) {
+        let (found, unread) = links(&text);
+        for (target, params) in found {
             let is_next = params.iter().any(|(name, value)| {
                 name.eq_ignore_ascii_case("rel")
                     && value
+                        .trim_matches('\'')
                         .split_ascii_whitespace()
                         .any(|rel| rel.eq_ignore_ascii_case("next"))
             });
@@ -26,17 +33,41 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
                 );
             }
         }
+        if unreadable.is_none() && mentions_next(unread) {
+            unreadable = Some(crate::secrets::shown(&text, 200));
+        }
     }
-    None
+    unreadable.map(|header| Err(PageError::BadLinkHeader(header)))
 }
 
-/// The links of one Link header value: `<target>; name=value; name="quoted, value", <...>`.
-fn links(text: &str) -> Vec<(&str, Vec<(String, String)>)> {
+/// Whether `text` says `rel=next` (any quotes, any case, among other relations).
+fn mentions_next(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    lower.match_indices("rel").any(|(at, _)| {
+        let Some(value) = lower[at + 3..].trim_start().strip_prefix('=') else {
+            return false;
+        };
+        let value = value.trim_start().trim_start_matches(['"', '\'']);
+        let end = value
+            .find(['"', '\'', ';', ',', '>', '<'])
+            .unwrap_or(value.len());
+        value[..end]
+            .split_ascii_whitespace()
+            .any(|rel| rel == "next")
+    })
+}
+
+/// One link of a Link header: its target and its parameters (name, value).
+type Link<'a> = (&'a str, Vec<(String, String)>);
+
+/// The links of one Link header value (`<target>; name=value; name="quoted, value", <...>`),
+/// and what was left unread where the value stopped parsing (empty when all of it did).
+fn links(text: &str) -> (Vec<Link<'_>>, &str) {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(open) = rest.find('<') {
         let Some(close) = rest[open..].find('>').map(|at| open + at) else {
-            break;
+            return (out, rest);
         };
         let target = &rest[open + 1..close];
         rest = &rest[close + 1..];
@@ -86,7 +117,7 @@ fn links(text: &str) -> Vec<(&str, Vec<(String, String)>)> {
             None => break,
         }
     }
-    out
+    (out, rest.trim())
 }
 
 /// `url` with query parameter `name` set to `value` (replacing it where present, else
@@ -156,6 +187,39 @@ mod tests {
         two.append(LINK, HeaderValue::from_static("<https://x/a>; rel=prev"));
         two.append(LINK, HeaderValue::from_static("<https://x/b>; rel=next"));
         assert_eq!(next_link(&two, &base), Some(Ok(url("https://x/b"))));
+    }
+
+    /// A Link header that says `rel=next` but does not parse is an error, not the last page;
+    /// `rel='next'` in single quotes is read as next; a next named only in a parsed title is
+    /// not a next link.
+    #[test]
+    fn a_next_link_that_does_not_parse_is_an_error() {
+        let base = url("https://api.example.com/items?page=1");
+        let header = |value: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.append(LINK, HeaderValue::from_static(value));
+            next_link(&headers, &base)
+        };
+        for broken in [
+            r#"<https://x/b?p=2; rel="next""#,
+            r#"https://x/b?p=2; rel="next""#,
+            r#"<https://x/a>; rel="prev", https://x/b; REL = "last next""#,
+        ] {
+            assert!(
+                matches!(header(broken), Some(Err(PageError::BadLinkHeader(_)))),
+                "{broken}"
+            );
+        }
+        assert_eq!(
+            header("<https://x/b>; rel='next'"),
+            Some(Ok(url("https://x/b")))
+        );
+        assert_eq!(
+            header(r#"<https://x/a>; rel="prev"; title="rel=next""#),
+            None
+        );
+        // Unreadable, but no next named: the end.
+        assert_eq!(header(r#"<https://x/a; rel="prev""#), None);
     }
 
     /// A Link header whose bytes are not ASCII still names its next page (read as UTF-8, else

@@ -239,6 +239,8 @@ pub(crate) struct PageFacts<'a> {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub(crate) enum PageError {
+    #[error("the Link header names a next page but does not parse (<URL>; rel=\"next\"): {0}")]
+    BadLinkHeader(String),
     #[error("the next page's URL ({0}) is not a valid URL")]
     BadNextUrl(String),
     #[error("the value at {pointer} is not a string, a number or null, so it names no next page")]
@@ -255,6 +257,10 @@ pub(crate) enum PageError {
     BodyCursor(EditError),
     #[error("the page has no {pointer}, so whether the pages end cannot be told (--stop-when)")]
     StopValueMissing { pointer: String },
+    #[error(
+        "the page names no next page, yet {said} (--stop-when): the API says there are more pages"
+    )]
+    StopNotReached { said: String },
     #[error("the first page states no total at {0}")]
     TotalMissing(String),
     #[error("the total at {at} is {found}, not a whole number of records")]
@@ -394,6 +400,12 @@ impl Pages {
         } else {
             self.style_next(current, facts)?
         };
+        // The API states when its pages end: ending before it says so would load them short.
+        if next.is_none() && !stop && !counted_out && !self.paging.stop_when.is_empty() {
+            return Err(PageError::StopNotReached {
+                said: self.stop_values(facts),
+            });
+        }
         if next.is_none()
             && let (Some(promised), Some(total)) = (self.promised, &self.paging.total)
             && self.records != promised
@@ -465,6 +477,31 @@ impl Pages {
                 serde_json::from_str::<serde_json::Value>(value).is_ok_and(|v| v == stop.value);
         }
         Ok(holds)
+    }
+
+    /// What the page says at each stop condition's pointer, not what ends the pages:
+    /// `/has_more is true, not false`.
+    fn stop_values(&self, facts: &PageFacts<'_>) -> String {
+        self.paging
+            .stop_when
+            .iter()
+            .enumerate()
+            .map(|(index, stop)| {
+                let value = facts
+                    .values
+                    .get(self.paging.stops_index() + index)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_default();
+                format!(
+                    "{} is {}, not {}",
+                    stop.pointer,
+                    crate::secrets::shown(value, 60),
+                    crate::secrets::shown(&stop.value.to_string(), 60)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" and ")
     }
 
     /// The style's own next request, or `None` where the style says the pages end.
@@ -905,13 +942,60 @@ mod tests {
             pages.next(&at, &facts(&at, Some("false"), 10)).unwrap(),
             None
         );
-        let mut missing = Pages::new(paging);
+        let mut missing = Pages::new(paging.clone());
         assert_eq!(
             missing.next(&at, &facts(&at, None, 10)),
             Err(PageError::StopValueMissing {
                 pointer: "/has_more".into()
             })
         );
+        // An empty page while the API says there are more is no end.
+        let mut empty = Pages::new(paging);
+        assert_eq!(
+            empty.next(&at, &facts(&at, Some("true"), 0)),
+            Err(PageError::StopNotReached {
+                said: "/has_more is true, not false".into()
+            })
+        );
+    }
+
+    /// A cursor that runs out while the stop condition says there is more (a GraphQL
+    /// `hasNextPage: true` with a null `endCursor`) is an error, not the last page.
+    #[test]
+    fn a_cursor_that_ends_before_the_stop_condition_is_an_error() {
+        let paging = Paging {
+            stop_when: vec![Required::parse("/has_more=false").unwrap()],
+            ..paging("cursor:/next:after")
+        };
+        let at = request("https://x/e");
+        let page = |cursor: Option<&'static str>, has_more: &'static str| PageFacts {
+            headers: None,
+            values: vec![cursor, Some(has_more)],
+            records: 2,
+            url: &at.url,
+        };
+        let mut pages = Pages::new(paging.clone());
+        assert!(
+            pages
+                .next(&at, &page(Some("\"b\""), "true"))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(
+            pages.next(&at, &page(None, "true")),
+            Err(PageError::StopNotReached {
+                said: "/has_more is true, not false".into()
+            })
+        );
+        // A string "false" is not false.
+        let mut text = Pages::new(paging.clone());
+        assert!(matches!(
+            text.next(&at, &page(Some("null"), "\"false\"")),
+            Err(PageError::StopNotReached { .. })
+        ));
+        // When the condition holds, the cursor is not needed.
+        let mut done = Pages::new(paging);
+        assert_eq!(done.next(&at, &page(None, "false")).unwrap(), None);
     }
 
     #[test]

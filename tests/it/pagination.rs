@@ -415,3 +415,23 @@ fn a_numeric_body_cursor_keeps_its_exact_text() {
         ]
     );
 }
+
+/// A Link header that says `rel="next"` but does not parse (the `>` missing) fails the fetch:
+/// the API says there is a next page, and the first page alone would be a short load.
+#[test]
+fn a_next_link_that_does_not_parse_fails_the_fetch() {
+    let server = ApiServer::start(
+        vec![Reply::Http(
+            200,
+            vec![("Link".into(), "</events?page=2; rel=\"next\"".into())],
+            page(ids(0..2), json!({})),
+        )],
+        Reply::ok(page(ids(2..4), json!({}))),
+    );
+    let output = records(&server.url("/events"), &["--paginate", "link-header"]);
+    assert_failed_with(
+        &output,
+        "after page 1: the Link header names a next page but does not parse",
+    );
+    assert_eq!(server.requests().len(), 1);
+}

@@ -192,6 +192,46 @@ fn a_graphql_connection_pages_through_the_body() {
     assert!(server.requests().iter().all(|r| r.path == "/graphql"));
 }
 
+/// The API says there are more pages (`has_more` still true, or the text "false", which is
+/// not false) and names no next one: an error, not the last page. The same pages with
+/// `has_more` false at the end load whole.
+#[test]
+fn pages_that_run_out_before_the_stated_end_fail() {
+    for (last, loads) in [
+        (json!(false), true),
+        (json!(true), false),
+        (json!("false"), false),
+    ] {
+        let server = ApiServer::start(
+            vec![
+                json_reply(json!({"data": ids(0..2), "has_more": true, "next_page": "2"})),
+                json_reply(json!({"data": ids(2..4), "has_more": last, "next_page": null})),
+            ],
+            Reply::status(500),
+        );
+        let output = records(
+            &server.url("/charges"),
+            &[
+                "--paginate",
+                "cursor:/next_page:page",
+                "--stop-when",
+                "/has_more=false",
+            ],
+        );
+        if loads {
+            assert_eq!(printed_ids(&output), [0, 1, 2, 3]);
+        } else {
+            assert_failed_with(
+                &output,
+                &format!(
+                    "after page 2: the page names no next page, yet /has_more is {last}, not false (--stop-when)"
+                ),
+            );
+        }
+        assert_eq!(server.requests().len(), 2);
+    }
+}
+
 /// A body pointer with no object to go into is refused before any request.
 #[test]
 fn a_body_pointer_that_is_not_in_the_body_is_refused() {

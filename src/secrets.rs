@@ -188,42 +188,87 @@ pub(crate) fn remember_parameter(name: &str) {
     }
 }
 
-/// `text` with every remembered secret value replaced by `REDACTED`.
+/// `text` with every remembered secret value replaced by `REDACTED`, written plainly or
+/// percent-encoded (see [`mask_bytes`]).
 pub(crate) fn mask(text: &str) -> std::borrow::Cow<'_, str> {
-    let known = KNOWN_VALUES
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut masked = std::borrow::Cow::Borrowed(text);
-    for value in known.iter() {
-        if masked.contains(value.as_str()) {
-            masked = std::borrow::Cow::Owned(masked.replace(value.as_str(), REDACTED));
-        }
+    match mask_bytes(text.as_bytes()) {
+        std::borrow::Cow::Borrowed(_) => std::borrow::Cow::Borrowed(text),
+        // A match starts and ends on whole characters of a secret; lossy only if some mix
+        // of escapes and raw bytes ever cut one.
+        std::borrow::Cow::Owned(bytes) => std::borrow::Cow::Owned(
+            String::from_utf8(bytes)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()),
+        ),
     }
-    masked
 }
 
 /// `bytes` with every remembered secret value replaced by `REDACTED`, for quoting raw input.
+///
+/// A server echoes a secret the way URLs and form bodies write it: a key `k/y+z==` comes
+/// back in a next link as `k%2Fy%2Bz%3D%3D` (or `%2f`, or half encoded), a space as `+` or
+/// `%20`. So each byte of a secret matches itself, its `%XX` escape in either case, or (a
+/// space) `+`.
 pub(crate) fn mask_bytes(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let known = KNOWN_VALUES
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut masked = std::borrow::Cow::Borrowed(bytes);
     for value in known.iter() {
-        let finder = memchr::memmem::Finder::new(value.as_bytes());
-        if finder.find(&masked).is_none() {
+        let secret = value.as_bytes();
+        let Some(first) = find_secret(&masked, secret, 0) else {
             continue;
-        }
+        };
         let mut out = Vec::with_capacity(masked.len());
-        let mut rest: &[u8] = &masked;
-        while let Some(at) = finder.find(rest) {
-            out.extend_from_slice(&rest[..at]);
+        let mut done = 0;
+        let mut next = Some(first);
+        while let Some((start, end)) = next {
+            out.extend_from_slice(&masked[done..start]);
             out.extend_from_slice(REDACTED.as_bytes());
-            rest = &rest[at + value.len()..];
+            done = end;
+            next = find_secret(&masked, secret, end);
         }
-        out.extend_from_slice(rest);
+        out.extend_from_slice(&masked[done..]);
         masked = std::borrow::Cow::Owned(out);
     }
     masked
+}
+
+/// The first place from `from` on where `text` holds `secret`, plainly or percent-encoded in
+/// any mix: its start and end.
+fn find_secret(text: &[u8], secret: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut at = from;
+    while at < text.len() {
+        // Only these bytes can begin a match: the secret's first byte, an escape, a `+`.
+        at += memchr::memchr3(secret[0], b'%', b'+', &text[at..])?;
+        if let Some(end) = secret_at(text, at, secret) {
+            return Some((at, end));
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Where a match of `secret` that begins at `at` ends, if one does.
+fn secret_at(text: &[u8], mut at: usize, secret: &[u8]) -> Option<usize> {
+    for &byte in secret {
+        match *text.get(at)? {
+            found if found == byte => at += 1,
+            b'%' => {
+                let hex = text.get(at + 1..at + 3)?;
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
+                let decoded = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                if decoded != byte {
+                    return None;
+                }
+                at += 3;
+            }
+            b'+' if byte == b' ' => at += 1,
+            _ => return None,
+        }
+    }
+    Some(at)
 }
 
 /// Text that came from the network (or from SQL) as a message may quote it: secrets masked
@@ -432,6 +477,41 @@ mod masking {
             !quoted.contains("tok-9f") && !quoted.contains("5b4a"),
             "{quoted}"
         );
+    }
+
+    /// A secret echoed percent-encoded (a next link, a redirect, a form body) is the same
+    /// secret: each byte as itself or as `%XX` in either case, a space as `+` too.
+    #[test]
+    fn a_secret_is_masked_however_it_is_percent_encoded() {
+        remember_value("k3y/Sécret+Value== x");
+        for echoed in [
+            "k3y%2FS%C3%A9cret%2BValue%3D%3D%20x",
+            "k3y%2fS%c3%a9cret%2bValue%3d%3d+x",
+            "k3y/S%C3%A9cret+Value%3D%3D%20x",
+            "k3y%2FSécret%2BValue==+x",
+        ] {
+            let text = format!("https://h.example/p2/{echoed}?echo={echoed}&n=1");
+            assert_eq!(
+                mask(&text),
+                "https://h.example/p2/REDACTED?echo=REDACTED&n=1",
+                "{echoed}"
+            );
+            assert_eq!(
+                &*mask_bytes(text.as_bytes()),
+                b"https://h.example/p2/REDACTED?echo=REDACTED&n=1"
+            );
+        }
+        // Not a match: another byte behind an escape, an escape cut short, a `+` for a byte
+        // that is not a space, a `%` that is no escape.
+        for other in [
+            "k3y%2ES%C3%A9cret%2BValue%3D%3D%20x",
+            "k3y%2FS%C3%A9cret%2BValue%3D%3",
+            "k3y%2FS%C3%A9cret%2BValue%3D%3D+",
+            "k3y+S%C3%A9cret",
+            "k3y%+FS%C3%A9cret%2BValue%3D%3D%20x",
+        ] {
+            assert_eq!(mask(other), other);
+        }
     }
 
     #[test]

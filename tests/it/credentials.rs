@@ -372,6 +372,58 @@ fn the_api_key_parameter_name_is_redacted_everywhere() {
     );
 }
 
+/// A key that URLs write percent-encoded (base64's `/`, `+` and `=`) echoed into a next link's
+/// path and query, and a redirect's Location: masked in the source column and the -v log in
+/// that form too.
+#[test]
+fn a_secret_echoed_percent_encoded_is_masked() {
+    const KEY: &str = "k3y/Secret+Value==";
+    const ENCODED: &str = "k3y%2FSecret%2BValue%3D%3D";
+    let server = ApiServer::answering(|request| match request.path.as_str() {
+        "/p1" => Reply::Http(
+            302,
+            vec![("Location".into(), format!("/p1b?x={ENCODED}"))],
+            vec![],
+        ),
+        "/p1b" => Reply::ok(page(
+            ids(0..1),
+            json!({"next": format!("/p2/{ENCODED}?echo={ENCODED}")}),
+        )),
+        _ => Reply::ok(page(ids(1..2), json!({}))),
+    });
+    let output = Astro::new(&[
+        "fetch",
+        "--url",
+        &server.url("/p1"),
+        "--records",
+        "/data",
+        "--paginate",
+        "next-url:/next",
+        "--api-key-param",
+        "k",
+        "-v",
+    ])
+    .env("ASTRO_API_KEY", KEY)
+    .run();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = parse_tsv(&stdout(&output));
+    assert_eq!(rows.len(), 2);
+    assert!(
+        rows[1][0].ends_with("/p2/REDACTED?echo=REDACTED"),
+        "{}",
+        rows[1][0]
+    );
+    let log = stderr(&output);
+    assert!(log.contains("/p1b?x=REDACTED"), "{log}");
+    let shown = format!("{}{log}", rows[1][0]);
+    for form in [KEY, ENCODED, "Secret"] {
+        assert!(!shown.contains(form), "{form} in {shown}");
+    }
+    // The key still went to its origin, and the server's echo came back as written.
+    assert_eq!(server.requests()[2].param("k"), Some(KEY));
+    assert_eq!(server.requests()[2].path, format!("/p2/{ENCODED}"));
+}
+
 /// The last line of a failed run with `-v` (the failure line), after checking that nothing
 /// reached stdout.
 fn assert_failed_with_log(output: &std::process::Output) -> String {

@@ -191,6 +191,11 @@ async fn fetch_valid<T>(
 /// where the walk's next request is not the one guessed (a short page moves the offset less),
 /// or the pages end, what was asked for ahead is dropped unread (its bytes given back to the
 /// cap). So the pages read, and the rows printed, are the ones `--concurrency 1` reads.
+///
+/// After a wrong guess the walk's request goes alone: a short page is often the last, and the
+/// empty page that ends the walk then costs no more guesses past it. So at most N − 1
+/// requests are dropped at the end, and at most N − 1 more where a capped server's first page
+/// teaches the page size the guesses then use.
 pub(crate) async fn pull(
     source: &Source,
     first: Request,
@@ -209,10 +214,12 @@ pub(crate) async fn pull(
     let mut to_send = Some(walk.first(first));
     let mut pages = Vec::new();
     let mut number: u64 = 0;
+    // Whether the last guess was wrong, so the next request goes alone.
+    let mut guessed_wrong = false;
     let fetched_at = loop {
         // With a stated total, the first page comes alone: the total it states says how many
         // pages to ask for, so none is asked for past the end.
-        let window = if number == 0 && source.paging.total.is_some() {
+        let window = if (number == 0 && source.paging.total.is_some()) || guessed_wrong {
             1
         } else {
             ahead
@@ -286,7 +293,8 @@ pub(crate) async fn pull(
         };
         // The walk goes where it was guessed it would: the page is in flight already.
         // Elsewhere, what was asked for ahead is dropped, and the walk's request goes next.
-        if sent.front() != Some(&next) && to_send.as_ref() != Some(&next) {
+        guessed_wrong = sent.front() != Some(&next) && to_send.as_ref() != Some(&next);
+        if guessed_wrong {
             in_flight = FuturesOrdered::new();
             sent.clear();
             to_send = Some(next);

@@ -320,7 +320,8 @@ impl Pages {
     }
 
     /// The request after `request` if its page is full (counted styles only): the offset
-    /// moved on by the limit, or the next page number; `None` where no such guess can be made
+    /// moved on by the limit (by the first page's count once that is known), or the next page
+    /// number; `None` where no such guess can be made
     /// or the stated total says no more pages are needed.
     pub(crate) fn predict(&self, request: &Request) -> Option<Request> {
         let number = |param: &str| {
@@ -336,7 +337,13 @@ impl Pages {
                 limit,
                 ..
             } => {
-                let next = number(offset_param)? + limit;
+                // A server that caps its pages answers fewer than the limit: once the first
+                // page says how many, the offsets move on by that.
+                let step = self
+                    .first_page_records
+                    .filter(|records| *records > 0)
+                    .unwrap_or(*limit);
+                let next = number(offset_param)? + step;
                 (offset_param, next, next)
             }
             Style::Page { param, start } => {

@@ -65,12 +65,22 @@ proptest! {
             format!("offset:offset:limit:{limit}")
         };
         let one = run(&server, &style, state_total, 1);
+        let asked_one = server.requests().len();
         let many = run(&server, &style, state_total, concurrency);
+        let asked_many = server.requests().len() - asked_one;
         prop_assert!(one.status.success(), "{}", stderr(&one));
         prop_assert!(many.status.success(), "{}", stderr(&many));
         prop_assert_eq!(&one.stdout, &many.stdout);
         let expected: Vec<u64> = (0..u64::from(total)).collect();
         prop_assert_eq!(printed_ids(&many), expected);
+        // What is asked for ahead and dropped: at most N - 1 at the end, and N - 1 more where
+        // a capped server's first page is shorter than the limit.
+        let capped = !by_page && cap < limit;
+        let extra = (usize::from(concurrency) - 1) * (1 + usize::from(capped));
+        prop_assert!(
+            asked_many <= asked_one + extra,
+            "{asked_many} requests with {concurrency}, {asked_one} with one"
+        );
     }
 }
 
@@ -120,6 +130,23 @@ fn pages_are_asked_for_ahead() {
 
 fn page_body(records: Value) -> Vec<u8> {
     page(records, json!({}))
+}
+
+/// The probe of the hostile review: three records, a limit of five, four in flight. The first
+/// page is short, so the guesses are dropped (three) and the next offset goes alone: it is the
+/// empty end, and nothing is guessed past it.
+#[test]
+fn a_short_page_sends_the_next_request_alone() {
+    let server = paged_api(3, 5, 5, false);
+    let output = run(&server, "offset:offset:limit:5", false, 4);
+    assert_eq!(printed_ids(&output), [0, 1, 2]);
+    let offsets: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|request| request.param("offset").unwrap().to_owned())
+        .collect();
+    assert_eq!(offsets.len(), 5, "{offsets:?}");
+    assert_eq!(offsets.last().map(String::as_str), Some("3"), "{offsets:?}");
 }
 
 /// With a stated total, exactly the pages needed are asked for: no page past the end.

@@ -647,6 +647,25 @@ impl ApiArgs {
     }
 }
 
+impl ApiArgs {
+    /// `--record` reads one object a page, and such a page is never empty: offsets and page
+    /// numbers, which end at an empty page, would go on to --max-pages and fail there.
+    fn check_record_paging(&self) -> Result<(), String> {
+        let counted = self.paginate.as_ref().is_some_and(Style::is_counted);
+        let end_stated =
+            !self.stop_when.is_empty() || self.total.is_some() || self.total_header.is_some();
+        if self.record.is_some() && counted && !end_stated {
+            return Err(
+                "--record reads one object a page, and such a page is never empty, so offset \
+                 and page numbers would not end: give --stop-when, --total or --total-header, \
+                 or read an array with --records"
+                    .to_owned(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl FetchArgs {
     /// `--each-row` reads the input in the executable's format, which must be JSONEachRow,
     /// and `--include-parent` adds fields to records only.
@@ -685,6 +704,7 @@ impl Cli {
         match &self.command {
             Command::Fetch(args) => {
                 args.api.check_body(args.body_stdin, args.each_row)?;
+                args.api.check_record_paging()?;
                 args.api.oauth.check(&args.api.url)?;
                 let template = api_url(&args.api.url)?;
                 if args.each_row {
@@ -714,6 +734,7 @@ impl Cli {
             }
             Command::Load(args) => {
                 args.api.check_body(false, false)?;
+                args.api.check_record_paging()?;
                 args.api.oauth.check(&args.api.url)?;
                 if let Some(name) = api_url(&args.api.url)?.placeholders().next() {
                     return Err(format!(

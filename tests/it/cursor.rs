@@ -65,6 +65,14 @@ fn cursor_usage_errors() {
         (vec!["fetch", "--require", "/a=b"], "needs quotes"),
         (vec!["fetch", "--max-pages", "5"], "--paginate"),
         (
+            vec!["fetch", "--record=", "--paginate", "page:page"],
+            "--record reads one object a page",
+        ),
+        (
+            vec!["load", "--record", "/a", "--paginate", "offset:o:l:5"],
+            "--record reads one object a page",
+        ),
+        (
             vec!["load", "--url", "http://x/users/{id}/orders"],
             "--url holds {id}, which astro load does not fill",
         ),

@@ -67,6 +67,15 @@ def _get(*keys: str) -> Callable[[dict[str, Any]], float | None]:
     return figure
 
 
+def _each_row_memory(results: dict[str, Any]) -> float | None:
+    """Peak RSS over bytes printed, judged in the full run only: over the quick run's 2,000
+    parents the process's own baseline is most of the peak."""
+    memory = results.get("latency", {}).get("memory") or {}
+    if memory.get("parents", 0) < 100_000:
+        return None
+    return float(memory["over_printed"])
+
+
 # Issue 14's goals (the large answer is 50 MB and the records 1,000,000 in the full run), ratios
 # of medians measured in the same run. RowBinary variants are judged
 # against the same bound as the astro row they vary; they appear only where the binary has it.
@@ -90,6 +99,16 @@ GOALS = [
          _get("rss", "astro_people", "over_payload"), 1.5),
     Goal("peak RSS astro records <= 1.5x payload",
          _get("rss", "astro_records", "over_payload"), 1.5),
+    # Issue 26's goals: a 50 ms answer, 25 pages and 250 parents.
+    Goal("latency pages: astro c1 / astro c8 >= 5x",
+         _get("latency", "ratios", "astro_1_over_astro_8"), 5.0, at_least=True),
+    Goal("latency pages: dlt / astro c8 >= 5x",
+         _get("latency", "ratios", "dlt_pages_over_astro_8"), 5.0, at_least=True),
+    Goal("latency pages: url() glob / astro c8 >= 4x",
+         _get("latency", "ratios", "url_glob_over_astro_8"), 4.0, at_least=True),
+    Goal("parents: dlt resolve / astro --each-row >= 5x",
+         _get("latency", "ratios", "dlt_parents_over_astro"), 5.0, at_least=True),
+    Goal("--each-row 100k parents: peak RSS <= 1.5x printed", _each_row_memory, 1.5),
 ]
 
 

@@ -78,7 +78,7 @@ pub(super) async fn run(job: Job) -> Result<()> {
         let output = each_row::run(&source, each, job.output, job.format).await?;
         crate::progress::finish();
         return output
-            .iter()
+            .pieces()
             .try_for_each(|rows| stdout.write_all(rows))
             .and_then(|()| stdout.flush())
             .context("cannot write the rows to stdout");

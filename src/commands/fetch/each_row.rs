@@ -233,10 +233,7 @@ mod tests {
         assert_eq!(blocks.pieces().collect::<Vec<_>>().concat(), expected);
         let sizes: Vec<usize> = blocks.pieces().map(<[u8]>::len).collect();
         // A piece fills the room left, and only what does not fit starts a block of its own.
-        assert_eq!(
-            sizes,
-            [Blocks::SIZE, Blocks::SIZE, 2 * Blocks::SIZE + 5, 7]
-        );
+        assert_eq!(sizes, [Blocks::SIZE, Blocks::SIZE, 2 * Blocks::SIZE + 5, 7]);
     }
 
     #[test]

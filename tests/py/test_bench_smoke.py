@@ -52,6 +52,11 @@ EXPECTED_ROWS = [
     "rss     astro fetch --output people ",
     "rss     astro fetch --output records (JSONEachRow)",
     "rss     python_fetch.py (raw, reference)",
+    "latency astro pages --concurrency 1",
+    "latency astro pages --concurrency 8",
+    "latency url() with a {1..25} glob (JSONAsString)",
+    "latency astro --each-row --concurrency 8 (250 parents)",
+    "--each-row over 2,000 parents: peak RSS",
     # The quick mode's promise about dlt: left out, and said so.
     "Note: pages: the dlt row is left out (--quick)",
 ]
@@ -71,13 +76,16 @@ GOALS = [
     "peak RSS astro raw <= 1.2x payload",
     "peak RSS astro people <= 1.5x payload",
     "peak RSS astro records <= 1.5x payload",
+    "latency pages: astro c1 / astro c8 >= 5x",
+    "latency pages: url() glob / astro c8 >= 4x",
 ]
 ROWBINARY_GOALS = [
     "large raw: astro RowBinary / url() JSONAsString <= 0.9x",
     "large people: astro RowBinary / (url() + JSONExtract) <= 0.6x",
 ]
-# Only in the full run, which has dlt.
-FULL_ONLY = ["pages   dlt", "pages: dlt / astro >= 10x"]
+# Only in the full run, which has dlt and 100,000 parents.
+FULL_ONLY = ["pages   dlt", "pages: dlt / astro >= 10x", "latency dlt", "dlt / astro c8",
+             "dlt resolve / astro", "--each-row 100k parents"]
 
 
 def binary_has_rowbinary() -> bool:

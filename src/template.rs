@@ -270,12 +270,18 @@ mod tests {
             "http://h/items/...json"
         );
         assert_eq!(fill("http://h/items/{v}", "é"), "http://h/items/%C3%A9");
+        // The error names the path placeholder that held the dots, not one in the query.
+        let both = Template::parse("http://h/items/{v}/x?q={q}").unwrap();
         for dots in [".", ".."] {
-            let error = Template::parse("http://h/items/{v}/x")
-                .unwrap()
-                .fill(&[("v", dots)])
-                .unwrap_err();
-            assert!(matches!(error, FillError::DotSegment { .. }), "{dots}");
+            let error = both.fill(&[("q", ".."), ("v", dots)]).unwrap_err();
+            assert_eq!(
+                error,
+                FillError::DotSegment {
+                    name: "v".into(),
+                    value: dots.into()
+                },
+                "{dots}"
+            );
         }
     }
 
@@ -301,6 +307,12 @@ mod tests {
         assert_eq!(
             two.fill(&[("a", ""), ("b", "")]).unwrap_err(),
             FillError::EmptySegment("a".into())
+        );
+        // The error names the placeholder whose value was empty.
+        let apart = Template::parse("http://h/{a}/{b}").unwrap();
+        assert_eq!(
+            apart.fill(&[("a", "x"), ("b", "")]).unwrap_err(),
+            FillError::EmptySegment("b".into())
         );
         // An empty segment the template writes itself is the template's own.
         assert_eq!(fill("http://h/a//{v}", "1"), "http://h/a//1");
@@ -340,6 +352,17 @@ mod tests {
             Template::parse("http://h/x?a={v"),
             Err(FillError::Unclosed(_))
         ));
+    }
+
+    /// Each name once, in the order written, wherever it stands.
+    #[test]
+    fn placeholders_are_named_once_in_order() {
+        let template = Template::parse("http://h/{b}/x/{a}?q={b}&r={c}").unwrap();
+        assert_eq!(template.placeholders().collect::<Vec<_>>(), ["b", "a", "c"]);
+        assert_eq!(
+            placeholder_names(r#"{"x": {a}, "y": [{b}, {a}]}"#).unwrap(),
+            ["a", "b"]
+        );
     }
 
     #[test]

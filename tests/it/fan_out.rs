@@ -349,6 +349,35 @@ fn each_row_loads_every_parent_in_input_order() {
     );
 }
 
+/// Parents run --concurrency at a time: with three allowed and a slow server, they are in
+/// flight together, never four.
+#[test]
+fn parents_run_concurrency_at_a_time() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (counter, peak) = (Arc::clone(&in_flight), Arc::clone(&most));
+    let server = ApiServer::answering(move |_| {
+        let now = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        counter.fetch_sub(1, Ordering::SeqCst);
+        Reply::ok(page_body(ids(0..1)))
+    });
+    let input = (1..=9)
+        .map(|id| format!("{{\"id\":{id}}}\n"))
+        .collect::<String>();
+    let output = each_row(
+        &server.url("/posts/{id}/comments"),
+        &["--concurrency", "3"],
+        &input,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).lines().count(), 9);
+    // Three at once (at least two however slow the machine), never more.
+    let most = most.load(Ordering::SeqCst);
+    assert!((2..=3).contains(&most), "{most} parents in flight");
+}
+
 /// A parent field with `/`, `?`, `#`, `%` or spaces is one path segment (or one query value),
 /// never a path or query of its own.
 #[test]

@@ -232,6 +232,48 @@ fn pages_that_run_out_before_the_stated_end_fail() {
     }
 }
 
+/// The input row of --body-stdin (and --cursor-stdin) is read up to 1 MiB whole: a row of
+/// exactly that is sent, one byte more is refused before any request, never cut.
+#[test]
+fn the_input_row_is_read_whole_up_to_a_mebibyte() {
+    let server = ApiServer::always(json_reply(json!({"data": ids(0..1)})));
+    let row = |length: usize| {
+        let frame = "{\"b\":\"{\\\"q\\\":\\\"\\\"}\"}\n".len();
+        format!(
+            "{{\"b\":\"{{\\\"q\\\":\\\"{}\\\"}}\"}}\n",
+            "x".repeat(length - frame)
+        )
+    };
+    let run = |input: String| {
+        Astro::new(&[
+            "fetch",
+            "--url",
+            &server.url("/search"),
+            "--method",
+            "POST",
+            "--body-stdin",
+            "--records",
+            "/data",
+            "--output",
+            "records",
+            "--format",
+            "JSONEachRow",
+        ])
+        .stdin(input)
+        .run()
+    };
+    let whole = row(1 << 20);
+    assert_eq!(whole.len(), 1 << 20);
+    let output = run(whole);
+    assert_eq!(printed_ids(&output), [0], "{}", stderr(&output));
+    let sent: Value = serde_json::from_slice(&server.requests()[0].body).unwrap();
+    // All of it: the row less the 21 bytes around the text.
+    assert_eq!(sent["q"].as_str().unwrap().len(), (1 << 20) - 21);
+    let output = run(row((1 << 20) + 1));
+    assert_failed_with(&output, "the input is longer than 1 MiB");
+    assert_eq!(server.requests().len(), 1);
+}
+
 /// A body pointer with no object to go into is refused before any request.
 #[test]
 fn a_body_pointer_that_is_not_in_the_body_is_refused() {

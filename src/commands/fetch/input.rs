@@ -251,6 +251,44 @@ mod tests {
         );
     }
 
+    /// A row read in many pieces (a small buffer) is one row; a row of exactly the cap is read,
+    /// one byte more is refused, naming it; an object or array field holds no URL value.
+    #[tokio::test]
+    async fn long_rows_are_read_whole_up_to_the_cap() {
+        let row = |length: usize| {
+            let padding = length - "{\"id\":\"\"}".len();
+            format!("{{\"id\":\"{}\"}}", "x".repeat(padding))
+        };
+        let input = format!(
+            "{}\n{}\n{}\n",
+            row(20_000),
+            row(MAX_ROW_BYTES),
+            row(MAX_ROW_BYTES + 1)
+        );
+        let mut rows = Rows::new(tokio::io::BufReader::with_capacity(4096, input.as_bytes()));
+        let first = rows.next().await.unwrap().unwrap();
+        assert_eq!(
+            (first.number, first.url_value("id").unwrap().len()),
+            (1, 19_991)
+        );
+        let second = rows.next().await.unwrap().unwrap();
+        assert_eq!(second.number, 2);
+        let error = rows.next().await.unwrap_err().to_string();
+        assert!(
+            error.contains("row 3 of the input is longer than 1 MiB"),
+            "{error}"
+        );
+        let fields = Rows::new(&b"{\"o\":{\"a\":1},\"l\":[1]}\n"[..])
+            .next()
+            .await
+            .unwrap()
+            .unwrap();
+        for name in ["o", "l"] {
+            let error = fields.url_value(name).unwrap_err().to_string();
+            assert!(error.contains("not a value a URL can hold"), "{error}");
+        }
+    }
+
     #[test]
     fn cursors_from_the_input_row() {
         let tsv = |input: &[u8]| value_from_input(input, Format::TabSeparated).unwrap();
@@ -267,6 +305,11 @@ mod tests {
         assert_eq!(json(b"{\"c\":\"x y\"}\n"), Some("x y".into()));
         assert_eq!(json(b"{\"c\":42}\n"), Some("42".into()));
         assert_eq!(json(b"{}\n"), None);
+        // A value that is not a string goes out as written, escapes and all.
+        assert_eq!(
+            json(b"{\"c\":{\"a\":\"x\\\"y\"}}\n"),
+            Some("{\"a\":\"x\\\"y\"}".into())
+        );
         assert!(value_from_input(b"[1]", Format::JsonEachRow).is_err());
         assert!(value_from_input(b"{oops", Format::JsonEachRow).is_err());
     }

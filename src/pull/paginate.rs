@@ -348,8 +348,13 @@ impl Pages {
             }
             Style::Page { param, start } => {
                 let next = number(param)? + 1;
-                // Records before the next page, if every page holds as many as the first.
-                let before = (next - start).saturating_mul(self.first_page_records?);
+                // Records before the next page, if every page holds as many as the first:
+                // needed only to hold it against a stated total. Without one, the pages after
+                // the first are guessed while it is in flight.
+                let before = match self.promised {
+                    Some(_) => (next - start).saturating_mul(self.first_page_records?),
+                    None => 0,
+                };
                 (param, next, before)
             }
             _ => return None,
@@ -849,6 +854,46 @@ mod tests {
         assert_eq!(
             pages.next(&third, &facts(&third, Some("null"), 0)).unwrap(),
             None
+        );
+    }
+
+    /// The guesses `--concurrency` sends while the first page is in flight: the next page
+    /// number or offset, from the request alone. With a stated total, page numbers wait for
+    /// the first page's count (the guess is held against the total), and no guess reaches past
+    /// the total.
+    #[test]
+    fn counted_pages_are_guessed_before_the_first_is_read() {
+        let guess =
+            |pages: &Pages, at: &str| pages.predict(&request(at)).map(|next| next.url.to_string());
+        let page = Pages::new(paging("page:page"));
+        assert_eq!(
+            guess(&page, "https://x/e?page=1").as_deref(),
+            Some("https://x/e?page=2")
+        );
+        let offset = Pages::new(paging("offset:offset:limit:5"));
+        assert_eq!(
+            guess(&offset, "https://x/e?offset=0&limit=5").as_deref(),
+            Some("https://x/e?offset=5&limit=5")
+        );
+        assert_eq!(
+            guess(&Pages::new(paging("cursor:/next:after")), "https://x/e"),
+            None
+        );
+        let with_total = Paging {
+            total: Some(Total::Pointer(Pointer::parse("/total").unwrap())),
+            ..paging("page:page")
+        };
+        let mut counted = Pages::new(with_total);
+        let first = request("https://x/e?page=1");
+        counted.next(&first, &facts(&first, Some("4"), 2)).unwrap();
+        assert_eq!(
+            guess(&counted, "https://x/e?page=1").as_deref(),
+            Some("https://x/e?page=2")
+        );
+        assert_eq!(
+            guess(&counted, "https://x/e?page=2"),
+            None,
+            "4 of 4 by then"
         );
     }
 

@@ -879,6 +879,14 @@ mod tests {
             guess(&Pages::new(paging("cursor:/next:after")), "https://x/e"),
             None
         );
+        // A server that caps its pages at 2: once the first page says so, offsets move by 2.
+        let mut capped = Pages::new(paging("offset:offset:limit:5"));
+        let first = request("https://x/e?offset=0&limit=5");
+        capped.next(&first, &facts(&first, None, 2)).unwrap();
+        assert_eq!(
+            guess(&capped, "https://x/e?offset=2&limit=5").as_deref(),
+            Some("https://x/e?offset=4&limit=5")
+        );
         let with_total = Paging {
             total: Some(Total::Pointer(Pointer::parse("/total").unwrap())),
             ..paging("page:page")
@@ -1046,8 +1054,26 @@ mod tests {
             Err(PageError::StopNotReached { .. })
         ));
         // When the condition holds, the cursor is not needed.
-        let mut done = Pages::new(paging);
+        let mut done = Pages::new(paging.clone());
         assert_eq!(done.next(&at, &page(None, "false")).unwrap(), None);
+        // Two conditions, neither holds: the error says what the page said at each.
+        let mut two = Pages::new(Paging {
+            stop_when: vec![
+                Required::parse("/has_more=false").unwrap(),
+                Required::parse("/left=0").unwrap(),
+            ],
+            ..paging
+        });
+        let neither = PageFacts {
+            values: vec![None, Some("true"), Some("3")],
+            ..page(None, "true")
+        };
+        assert_eq!(
+            two.next(&at, &neither),
+            Err(PageError::StopNotReached {
+                said: "/has_more is true, not false and /left is 3, not 0".into()
+            })
+        );
     }
 
     #[test]

@@ -538,6 +538,23 @@ fn token_answers_without_a_usable_token_are_refused() {
             json_answer(json!({"access_token": "t".repeat(16 << 20)})),
             "the answer is larger than 64 KiB",
         ),
+        (
+            // Two tokens: ClickHouse and serde_json would each read another one.
+            Reply::ok(
+                br#"{"access_token":"tok-one-a1b2c3","access_token":"tok-two-a1b2c3"}"#.to_vec(),
+            ),
+            "the answer is not a JSON object",
+        ),
+        (
+            // A repeated key anywhere is refused, as in every answer the UDF hands on whole.
+            Reply::ok(br#"{"access_token":"tok-nest-a1b2c3","scope":{"a":1,"a":2}}"#.to_vec()),
+            "the answer is not a JSON object",
+        ),
+        (
+            // One byte over the cap.
+            Reply::ok(padded_token_answer((64 << 10) + 1)),
+            "the answer is larger than 64 KiB",
+        ),
     ] {
         let tokens = ApiServer::always(reply);
         let api = paged_api(1);
@@ -557,6 +574,11 @@ fn token_answers_without_a_usable_token_are_refused() {
         );
         assert_nothing_secret_shown(&output);
     }
+    // An answer of exactly 64 KiB is read.
+    let tokens = ApiServer::always(Reply::ok(padded_token_answer(64 << 10)));
+    let api = paged_api(1);
+    let output = oauth_fetch(&api.url("/items"), &tokens.url("/t"), &[]).run();
+    assert_eq!(printed_ids(&output), [1], "{}", stderr(&output));
     // An absurd lifetime counts as a day: the token is used.
     let tokens = ApiServer::always(json_answer(
         json!({"access_token": "tok-long-a1b2c3", "expires_in": 1e300}),
@@ -566,23 +588,35 @@ fn token_answers_without_a_usable_token_are_refused() {
     assert_eq!(printed_ids(&output), [1]);
 }
 
+/// A token answer of exactly `size` bytes: a token, padded with spaces after the object.
+fn padded_token_answer(size: usize) -> Vec<u8> {
+    let mut answer = br#"{"access_token":"tok-pad-a1b2c3"}"#.to_vec();
+    answer.resize(size, b' ');
+    answer
+}
+
 #[test]
 fn token_requests_are_retried_like_a_fetch() {
     let token = br#"{"access_token":"tok-retry-a1b2c3","token_type":"Bearer"}"#.to_vec();
     let tokens = ApiServer::start(
         vec![
+            Reply::with_header(429, "Retry-After", "1"),
             Reply::status(503),
-            Reply::with_header(429, "Retry-After", "0"),
         ],
         Reply::ok(token),
     );
     let api = paged_api(1);
     let output = oauth_fetch(&api.url("/items"), &tokens.url("/t"), &["-v"]).run();
     assert_eq!(printed_ids(&output), [1], "503 and 429 are retried");
-    assert_eq!(tokens.requests().len(), 3);
+    let asked = tokens.requests();
+    assert_eq!(asked.len(), 3);
+    // The token endpoint's Retry-After is kept, as a fetch keeps it (the first backoff is
+    // 200 ms).
+    let waited = asked[1].at - asked[0].at;
+    assert!(waited >= Duration::from_millis(950), "{waited:?}");
     assert!(
         stderr(&output).contains("OAuth token request to ")
-            && stderr(&output).contains("attempt 1 failed: HTTP 503"),
+            && stderr(&output).contains("attempt 2 failed: HTTP 503"),
         "{}",
         stderr(&output)
     );
@@ -739,6 +773,11 @@ fn a_token_url_that_cannot_be_fetched_is_a_usage_error() {
         ("/oauth/token", "not a valid URL"),
         (
             "http://id:cs-url-a1b2c3@127.0.0.1/token",
+            "must not hold a user name or password",
+        ),
+        ("http://id@127.0.0.1/token", "must not hold a user name"),
+        (
+            "http://:cs-url-a1b2c3@127.0.0.1/token",
             "must not hold a user name or password",
         ),
     ] {

@@ -205,3 +205,20 @@ fn a_cursor_that_makes_the_url_too_long_fails_at_once() {
     );
     assert!(server.requests().is_empty());
 }
+
+/// The limit's edge: a URL of exactly 65,534 bytes is sent; one byte more fails unsent.
+#[test]
+fn a_url_of_exactly_the_limit_is_sent() {
+    let server = ApiServer::always(Reply::ok(page(ids(0..1), json!({}))));
+    let url = server.url("/events?since={cursor}");
+    let base = server.url("/events?since=").len();
+    for (extra, sent) in [(0, true), (1, false)] {
+        let cursor = "c".repeat(65_534 - base + extra);
+        let before = server.requests().len();
+        let output = records_fetch(&url, &["--cursor-stdin"])
+            .stdin(format!("{{\"c\":\"{cursor}\"}}\n"))
+            .run();
+        assert_eq!(output.status.success(), sent, "{}", stderr(&output));
+        assert_eq!(server.requests().len() - before, usize::from(sent));
+    }
+}

@@ -397,6 +397,40 @@ fn a_401_from_the_api_asks_for_one_new_token() {
     assert_nothing_secret_shown(&output);
 }
 
+/// Four pages in flight (`--concurrency 4`) all refused with the first token: the first 401
+/// asks for a new token, and the other three take that one instead of each asking again.
+#[test]
+fn requests_refused_together_share_one_new_token() {
+    let tokens = TokenEndpoint::start(Some(3600));
+    let api = ApiServer::answering(|request| {
+        if request.header("authorization") != Some("Bearer tok-2-a1b2c3") {
+            // Late, so that every page in flight carries the first token.
+            return Reply::Delayed(Duration::from_millis(300), Box::new(Reply::status(401)));
+        }
+        let number: u32 = request.param("page").unwrap().parse().unwrap();
+        let records = if number <= 6 {
+            ids(number..number + 1)
+        } else {
+            ids(0..0)
+        };
+        Reply::ok(page(records, json!({})))
+    });
+    let output = oauth_fetch(
+        &api.url("/items"),
+        &tokens.url(),
+        &["--paginate", "page:page", "--concurrency", "4"],
+    )
+    .run();
+    assert_eq!(printed_ids(&output), (1..=6).collect::<Vec<_>>());
+    let refused = api
+        .requests()
+        .iter()
+        .filter(|request| request.header("authorization") == Some("Bearer tok-1-a1b2c3"))
+        .count();
+    assert!(refused >= 2, "pages in flight together: {refused}");
+    assert_eq!(tokens.requests().len(), 2, "one new token for them all");
+}
+
 #[test]
 fn a_second_401_fails_with_one_line() {
     let tokens = TokenEndpoint::start(Some(3600));

@@ -114,6 +114,45 @@ fn a_post_body_is_sent_as_json_and_retried_like_a_get() {
     assert_eq!(server.requests().len(), 2);
 }
 
+/// A redirected POST: 307 and 308 repeat it, body and all; 301, 302 and 303 would turn it into
+/// a GET without its body, so the fetch fails naming the status, and nothing more is sent.
+#[test]
+fn a_post_follows_only_redirects_that_keep_it_a_post() {
+    for (status, followed) in [
+        (307, true),
+        (308, true),
+        (302, false),
+        (303, false),
+        (301, false),
+    ] {
+        let server = ApiServer::answering(move |request| {
+            if request.path == "/search" {
+                Reply::Http(status, vec![("Location".into(), "/found".into())], vec![])
+            } else {
+                json_reply(json!({"data": [{"id": 7}]}))
+            }
+        });
+        let output = records(
+            &server.url("/search"),
+            &["--method", "POST", "--body", "{\"q\":1}"],
+        );
+        let requests = server.requests();
+        if followed {
+            assert_eq!(printed_ids(&output), [7], "{status}");
+            assert_eq!(requests.len(), 2, "{status}");
+            assert_eq!(requests[1].path, "/found");
+            assert_eq!(requests[1].method, "POST", "{status}");
+            assert_eq!(requests[1].body, br#"{"q":1}"#, "{status}");
+        } else {
+            assert_failed_with(
+                &output,
+                &format!("HTTP {status} would repeat the POST as a GET without its body"),
+            );
+            assert_eq!(requests.len(), 1, "{status}: not followed");
+        }
+    }
+}
+
 /// `--body-file`: read once, checked as JSON before any request.
 #[test]
 fn a_body_file_is_read_and_checked() {

@@ -397,6 +397,32 @@ fn a_401_from_the_api_asks_for_one_new_token() {
     assert_nothing_secret_shown(&output);
 }
 
+/// A POST refused with the first token is sent again with the new one, body and all.
+#[test]
+fn a_refused_post_is_sent_again_with_its_body() {
+    let tokens = TokenEndpoint::start(Some(3600));
+    let api = ApiServer::answering(|request| {
+        if request.header("authorization") != Some("Bearer tok-2-a1b2c3") {
+            return Reply::status(401);
+        }
+        Reply::ok(page(ids(3..4), json!({})))
+    });
+    let output = oauth_fetch(
+        &api.url("/search"),
+        &tokens.url(),
+        &["--method", "POST", "--body", "{\"q\": [1, 2]}"],
+    )
+    .run();
+    assert_eq!(printed_ids(&output), [3], "{}", stderr(&output));
+    let requests = api.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.body, br#"{"q":[1,2]}"#);
+    }
+    assert_eq!(tokens.requests().len(), 2);
+}
+
 /// Four pages in flight (`--concurrency 4`) all refused with the first token: the first 401
 /// asks for a new token, and the other three take that one instead of each asking again.
 #[test]

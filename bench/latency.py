@@ -173,10 +173,7 @@ def run(ctx: Run) -> dict[str, Any]:
 def section(r: dict[str, Any]) -> Section:
     out = Section(f"7. Latency: every answer after {int(DELAY * 1000)} ms ({PAGES} pages of "
                   f"{PAGE_SIZE}; {PARENTS} parents of {CHILDREN}), s", ("median", "min", "max"))
-    for key, label in NAMES.items():
-        if key in r:
-            v = r[key]
-            out.row(label, fmt_s(v["median_s"]), fmt_s(v["min_s"]), fmt_s(v["max_s"]))
+    out.timed_rows(NAMES, r)
     out.notes.append("ratios: " + ", ".join(f"{k} {v:.1f}x" for k, v in r["ratios"].items()))
     m = r["memory"]
     out.notes.append(f"--each-row over {m['parents']:,} parents: peak RSS "

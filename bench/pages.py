@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import LARGE_FLAGS, LARGE_SETTINGS, RECORD_COLUMNS, BenchError, Run, Series, fmt_s
+from .common import LARGE_FLAGS, LARGE_SETTINGS, RECORD_COLUMNS, BenchError, Run, Series
 from .report import Section
 
 HERE = Path(__file__).resolve().parent
@@ -135,10 +135,7 @@ def section(p: dict[str, Any]) -> Section:
                  f"{p['dlt_loader_file_format']})")
     out = Section(f"4. Paginated API ({n:,} records in {p['pages']} pages of {p['page_size']:,}, "
                   f"loopback; {runs}), s", ("median", "min", "max"))
-    for key, label in NAMES.items():
-        if key in p:
-            v = p[key]
-            out.row(label, fmt_s(v["median_s"]), fmt_s(v["min_s"]), fmt_s(v["max_s"]))
+    out.timed_rows(NAMES, p)
     if p["dlt_measured"]:
         out.notes.append(f"ratios: dlt (whole process)/astro {p['dlt_over_astro']:.1f}x, "
                          f"dlt run() only/astro {p['dlt_run_over_astro']:.1f}x")

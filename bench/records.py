@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .common import LARGE_FLAGS, LARGE_SETTINGS, RECORD_COLUMNS, Run, Series, fmt_s, rotated
+from .common import LARGE_FLAGS, LARGE_SETTINGS, RECORD_COLUMNS, Run, Series, rotated
 from .fixtures import record_name
 from .report import Section
 
@@ -95,10 +95,7 @@ def run(ctx: Run) -> dict[str, Any]:
 def section(rec: dict[str, Any], n: int, answer_bytes: int) -> Section:
     out = Section(f"3. Records as typed rows ({n:,} records, {answer_bytes / 1024 / 1024:.1f} MiB "
                   f"top-level array, {rec['runs']} runs), s", ("median", "min", "max"))
-    for key, label in NAMES.items():
-        if key in rec["insert"]:
-            v = rec["insert"][key]
-            out.row(label, fmt_s(v["median_s"]), fmt_s(v["min_s"]), fmt_s(v["max_s"]))
+    out.timed_rows(NAMES, rec["insert"])
     ratios = f"ratios: astro/url {rec['astro_over_url']:.2f}x"
     if "astro_rowbinary_over_url" in rec:
         ratios += f", astro RowBinary/url {rec['astro_rowbinary_over_url']:.2f}x"

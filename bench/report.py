@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .common import fmt_s
+
 LABEL_WIDTH = 58
 VALUE_WIDTH = 9
 
@@ -28,6 +30,14 @@ class Section:
         if len(values) != len(self.heads):
             raise ValueError(f"{label}: {len(values)} values for {len(self.heads)} columns")
         self.rows.append((label, values))
+
+    def timed_rows(self, names: dict[str, str], results: dict[str, Any]) -> None:
+        """A row of median, min and max seconds for each key of `names` that `results` holds
+        (a Series' summary), labelled as `names` says, in its order."""
+        for key, label in names.items():
+            if key in results:
+                v = results[key]
+                self.row(label, fmt_s(v["median_s"]), fmt_s(v["min_s"]), fmt_s(v["max_s"]))
 
     def lines(self) -> list[str]:
         def line(label: str, values: tuple[str, ...]) -> str:

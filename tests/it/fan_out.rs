@@ -10,8 +10,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use crate::support::{
-    ApiServer, Astro, Reply, assert_failed, assert_failed_with, astro, ids, page, printed_ids,
-    records, stderr, stdout,
+    ApiServer, Reply, assert_failed, assert_failed_with, astro, ids, page, printed_ids, records,
+    records_fetch, stderr, stdout,
 };
 
 /// An API over `total` records that answers at most `cap` per page (whatever `limit` asks for),
@@ -303,20 +303,10 @@ fn a_429_holds_every_request_to_the_host() {
 }
 
 fn each_row(url: &str, extra: &[&str], input: &str) -> std::process::Output {
-    let mut args = vec![
-        "fetch",
-        "--url",
-        url,
-        "--each-row",
-        "--records",
-        "/data",
-        "--output",
-        "records",
-        "--format",
-        "JSONEachRow",
-    ];
-    args.extend_from_slice(extra);
-    Astro::new(&args).stdin(input).run()
+    let args: Vec<&str> = std::iter::once("--each-row")
+        .chain(extra.iter().copied())
+        .collect();
+    records_fetch(url, &args).stdin(input).run()
 }
 
 fn posts_api() -> ApiServer {

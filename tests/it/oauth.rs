@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::{
     ApiServer, Astro, Reply, Seen, assert_failed, assert_failed_with, ids, page, parse_tsv,
-    printed_ids, refused_port, stderr, stdout,
+    printed_ids, records_fetch, refused_port, stderr, stdout,
 };
 
 const CLIENT_ID: &str = "astro-client";
@@ -72,21 +72,9 @@ fn paged_api(pages: u32) -> ApiServer {
 /// `astro fetch` of `url`'s records through the token endpoint at `token_url`, with the client
 /// id and secret in the environment and `extra` flags after.
 fn oauth_fetch(url: &str, token_url: &str, extra: &[&str]) -> Astro {
-    let mut args = vec![
-        "fetch",
-        "--url",
-        url,
-        "--records",
-        "/data",
-        "--output",
-        "records",
-        "--format",
-        "JSONEachRow",
-        "--oauth-token-url",
-        token_url,
-    ];
+    let mut args = vec!["--oauth-token-url", token_url];
     args.extend_from_slice(extra);
-    Astro::new(&args)
+    records_fetch(url, &args)
         .env("ASTRO_OAUTH_CLIENT_ID", CLIENT_ID)
         .env("ASTRO_OAUTH_CLIENT_SECRET", CLIENT_SECRET)
 }

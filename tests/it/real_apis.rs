@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     ApiServer, Astro, Reply, assert_failed, assert_failed_with, astro, ids, printed_ids, records,
-    stderr, stdout,
+    records_fetch, stderr, stdout,
 };
 
 fn json_reply(value: Value) -> Reply {
@@ -284,20 +284,10 @@ fn the_input_row_is_read_whole_up_to_a_mebibyte() {
         )
     };
     let run = |input: String| {
-        Astro::new(&[
-            "fetch",
-            "--url",
+        records_fetch(
             &server.url("/search"),
-            "--method",
-            "POST",
-            "--body-stdin",
-            "--records",
-            "/data",
-            "--output",
-            "records",
-            "--format",
-            "JSONEachRow",
-        ])
+            &["--method", "POST", "--body-stdin"],
+        )
         .stdin(input)
         .run()
     };

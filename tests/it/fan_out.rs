@@ -165,6 +165,71 @@ fn a_short_page_sends_the_next_request_alone() {
     );
 }
 
+/// Page numbers guessed while page 1 is in flight, against what a server can do past its end
+/// and against --max-pages: numbering from 0 loads what one at a time loads; a server that
+/// fails every page past the empty one still loads whole (the guesses that failed are dropped
+/// unread); and more pages than --max-pages fail with its reason, never a page more asked for.
+#[test]
+fn page_numbers_guessed_ahead_keep_to_the_walks_rules() {
+    let from_zero = ApiServer::answering(|request| {
+        let page: u32 = request.param("p").unwrap().parse().unwrap();
+        Reply::ok(page_body(if page < 3 {
+            ids(page * 2..page * 2 + 2)
+        } else {
+            ids(0..0)
+        }))
+    });
+    for concurrency in ["1", "8"] {
+        let output = records(
+            &from_zero.url("/items"),
+            &["--paginate", "page:p:0", "--concurrency", concurrency],
+        );
+        assert_eq!(
+            printed_ids(&output),
+            (0..6).collect::<Vec<u64>>(),
+            "{concurrency}"
+        );
+    }
+
+    let failing_past_the_end = ApiServer::answering(|request| {
+        match request.param("page").unwrap().parse::<u32>().unwrap() {
+            1 => Reply::ok(page_body(ids(0..2))),
+            2 => Reply::ok(page_body(ids(0..0))),
+            _ => Reply::status(500),
+        }
+    });
+    let output = records(
+        &failing_past_the_end.url("/items"),
+        &["--paginate", "page:page", "--concurrency", "8"],
+    );
+    assert_eq!(printed_ids(&output), [0, 1], "{}", stderr(&output));
+
+    let endless = ApiServer::answering(|request| {
+        let page: u32 = request.param("page").unwrap().parse().unwrap();
+        Reply::ok(page_body(ids(page..page + 1)))
+    });
+    let output = records(
+        &endless.url("/items"),
+        &[
+            "--paginate",
+            "page:page",
+            "--concurrency",
+            "8",
+            "--max-pages",
+            "3",
+        ],
+    );
+    assert_failed_with(
+        &output,
+        "after page 3: more than 3 pages (--max-pages); the result would be incomplete",
+    );
+    assert_eq!(
+        endless.requests().len(),
+        3,
+        "no page past --max-pages asked for"
+    );
+}
+
 /// With a stated total, exactly the pages needed are asked for: no page past the end.
 #[test]
 fn with_a_total_only_the_pages_needed_are_asked_for() {

@@ -4,7 +4,15 @@
 use reqwest::header::{HeaderMap, LINK};
 use url::Url;
 
-use super::paginate::PageError;
+/// A Link header that names a next page astro cannot follow; the walk of the pages turns it
+/// into its own error (links sit below the walk and know nothing of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LinkError {
+    /// The `rel="next"` target does not resolve to a URL (shown, secrets masked).
+    BadTarget(String),
+    /// The header says `rel=next` but does not parse (the header, shown).
+    Unreadable(String),
+}
 
 /// The `rel="next"` target of the Link headers (RFC 8288), resolved against the page's URL.
 /// Every Link header is read, whatever its bytes: one that is not ASCII is read as UTF-8, else
@@ -13,7 +21,7 @@ use super::paginate::PageError;
 /// A header that does not parse but says `rel=next` somewhere in what was left unread (a
 /// missing `>`, no `<URL>` at all) is an error: the API says there is a next page, and taking
 /// it for the last would end the load short.
-pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, PageError>> {
+pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, LinkError>> {
     let mut unreadable = None;
     for header in headers.get_all(LINK) {
         let text = crate::text::header_text(header.as_bytes());
@@ -29,7 +37,7 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
             if is_next {
                 return Some(
                     base.join(target)
-                        .map_err(|_| PageError::BadNextUrl(crate::secrets::shown(target, 100))),
+                        .map_err(|_| LinkError::BadTarget(crate::secrets::shown(target, 100))),
                 );
             }
         }
@@ -37,7 +45,7 @@ pub(crate) fn next_link(headers: &HeaderMap, base: &Url) -> Option<Result<Url, P
             unreadable = Some(crate::secrets::shown(&text, 200));
         }
     }
-    unreadable.map(|header| Err(PageError::BadLinkHeader(header)))
+    unreadable.map(|header| Err(LinkError::Unreadable(header)))
 }
 
 /// Whether `text` says `rel=next` (any quotes, any case, among other relations).
@@ -206,7 +214,7 @@ mod tests {
             r#"<https://x/a>; rel="prev", https://x/b; REL = "last next""#,
         ] {
             assert!(
-                matches!(header(broken), Some(Err(PageError::BadLinkHeader(_)))),
+                matches!(header(broken), Some(Err(LinkError::Unreadable(_)))),
                 "{broken}"
             );
         }

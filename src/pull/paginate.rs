@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName};
 use thiserror::Error;
 use url::Url;
 
-use super::links::{next_link, with_param};
+use super::links::{LinkError, next_link, with_param};
 use crate::json::{self, EditError, Pointer};
 use crate::validate::Required;
 
@@ -536,7 +536,11 @@ impl Pages {
             Style::LinkHeader => Ok(facts
                 .headers
                 .and_then(|headers| next_link(headers, facts.url))
-                .transpose()?
+                .transpose()
+                .map_err(|error| match error {
+                    LinkError::BadTarget(target) => PageError::BadNextUrl(target),
+                    LinkError::Unreadable(header) => PageError::BadLinkHeader(header),
+                })?
                 .and_then(with_url)),
             Style::NextUrl { pointer } => {
                 let Some(text) = scalar_text(value, pointer)? else {

@@ -142,8 +142,7 @@ pub(crate) struct Succeeded<T> {
 
 /// A loop that ended without one, and astro's one failure sentence for it:
 /// `<what> failed after N attempts in T (why it stopped)`, the last attempt's error as its
-/// source. A fetch, a
-/// refused answer and a request to ClickHouse all say it this way.
+/// source. A fetch, a refused answer and a request to ClickHouse all say it this way.
 #[derive(Debug, thiserror::Error)]
 #[error("{what} failed after {} in {}{}",
     crate::text::count(*.attempts, "attempt"),

@@ -645,9 +645,7 @@ impl ApiArgs {
         }
         Ok(())
     }
-}
 
-impl ApiArgs {
     /// `--record` reads one object a page, and such a page is never empty: offsets and page
     /// numbers, which end at an empty page, would go on to --max-pages and fail there.
     fn check_record_paging(&self) -> Result<(), String> {

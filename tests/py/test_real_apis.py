@@ -40,12 +40,17 @@ def ids(start: int, end: int) -> list[dict]:
 
 # -- no silent partial loads ----------------------------------------------------------------------
 
-def test_an_offset_api_that_caps_its_page_size_is_loaded_whole(items, api):
+def serve_capped(api, cap: int, total: int) -> None:
+    """/items: `total` records by offset and limit, at most `cap` a page whatever the limit."""
     def capped(request):
         offset, limit = int(request.param("offset")), int(request.param("limit"))
-        end = min(offset + min(limit, 2), 10)
+        end = min(offset + min(limit, cap), total)
         return json_reply({"data": ids(min(offset, end), end)})
     api.set_handler("/items", capped)
+
+
+def test_an_offset_api_that_caps_its_page_size_is_loaded_whole(items, api):
+    serve_capped(api, cap=2, total=10)
     load(items, f"--url {api.url('/items')} --records /data --paginate offset:offset:limit:5")
     assert loaded(items) == list(range(10))
 
@@ -206,10 +211,6 @@ def test_astro_fetch_or_null_gives_null_for_a_deleted_resource(db, api):
 
 
 def test_pages_ahead_load_what_one_at_a_time_loads(items, api):
-    def capped(request):
-        offset, limit = int(request.param("offset")), int(request.param("limit"))
-        end = min(offset + min(limit, 3), 50)
-        return json_reply({"data": ids(min(offset, end), end)})
-    api.set_handler("/items", capped)
+    serve_capped(api, cap=3, total=50)
     load(items, f"--url {api.url('/items')} --records /data --paginate offset:offset:limit:5 --concurrency 8")
     assert loaded(items) == list(range(50))
